@@ -1,0 +1,1 @@
+"""Label Studio labeling configs (XML files), read with importlib.resources."""

@@ -1,0 +1,1 @@
+"""Command-line entry points: thin argument parsing and progress over library functions."""
