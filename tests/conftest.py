@@ -36,3 +36,37 @@ def photo_dataset(tmp_path_factory) -> Path:
         (root / wnid).mkdir()
         Image.fromarray(getattr(skimage.data, photo)()).save(root / wnid / filename)
     return root
+
+
+# --- Label Studio (stage 2) ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """A real Label Studio on 127.0.0.1 for the whole session (a ``LabelStudioServer``).
+
+    ``.url``, ``.api_key`` (legacy token), ``.credentials`` (admin login), ``.data_dir`` and
+    ``.document_root``: a temp dir that tests put images under, served through local-files storages.
+    A migrated data dir is kept beside pytest's temp dirs (per Label Studio version) so that only the first
+    session on a machine pays the minute of database migrations.
+    """
+    from importlib.metadata import version
+
+    from multilabelfy.labelstudio.server import LabelStudioServer
+
+    seed = tmp_path_factory.getbasetemp().parent / f"multilabelfy-label-studio-seed-{version('label-studio')}"
+    server = LabelStudioServer(
+        data_dir=tmp_path_factory.mktemp("label_studio_data"),
+        document_root=tmp_path_factory.mktemp("label_studio_documents"),
+        seed_dir=seed,
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ls_client(label_studio):
+    """Our Label Studio client (``multilabelfy.labelstudio.client.LabelStudioClient``) bound to ``label_studio``."""
+    from multilabelfy.labelstudio.client import LabelStudioClient
+
+    return LabelStudioClient(label_studio.url, label_studio.api_key)

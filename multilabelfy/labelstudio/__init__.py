@@ -1,0 +1,1 @@
+"""Label Studio: the managed local server (``server``) and the one client every call goes through (``client``)."""
