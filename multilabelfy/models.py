@@ -55,7 +55,10 @@ def create_classifier(model_name: str, weights: str | None = None) -> Classifier
                 f"checkpoint, or use {_LITE0_ARCH} with --weights {OFFLINE_LITE0} offline"
             ) from None
     else:
-        model = timm.create_model(model_name, pretrained=False)
+        # Seeded so that "random" is the same model in every process of a torchrun launch and every run.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = timm.create_model(model_name, pretrained=False)
         if weights == OFFLINE_LITE0:
             _load_offline_lite0(model, model_name)
         elif weights != RANDOM:

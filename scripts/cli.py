@@ -17,6 +17,7 @@ from multilabelfy.errors import UserError
 
 # name -> (module under multilabelfy.scripts, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "propose": ("propose", "top-k class proposals for every image of a dataset (Parquet)"),
 }
 
 
