@@ -18,6 +18,7 @@ from multilabelfy.errors import UserError
 # name -> (module under multilabelfy.scripts, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "propose": ("propose", "top-k class proposals for every image of a dataset (Parquet)"),
+    "report": ("report", "analysis and report of the final labels: label counts, model accuracy, charts, HTML"),
 }
 
 
