@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pandas as pd
 
+from .report import label_count_matrix
+
 if TYPE_CHECKING:
     from .report import ReportTables
 
@@ -83,8 +85,7 @@ def _models_section(summary: Mapping[str, Any], tables: "ReportTables", charts: 
     by_count = tables.by_label_count
     cells = by_count.assign(cell=[_pct(p) + ("" if _nan(u) else f" ± {100 * u:.1f}")
                                   for p, u in zip(by_count["top1"], by_count["margin"])])
-    grid = cells.pivot(index="model", columns="label_count", values="cell")
-    grid = grid.loc[accuracies.sort_values("top1", ascending=False)["model"], list(dict.fromkeys(by_count["label_count"]))]
+    grid = label_count_matrix(cells, "cell", accuracies)
     images = dict(zip(by_count["label_count"], by_count["images"]))
     grid.columns = [f"{c} label{'' if c == '1' else 's'} (n = {images[c]:,})" for c in grid.columns]
     line = ("needs at least two models with different top-1" if fit["slope"] is None else

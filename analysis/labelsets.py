@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from multilabelfy.errors import UserError
 from multilabelfy.fileio import write_json
 
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from multilabelfy.catalogue import Catalogue
 
 IMAGENET_REAL = "imagenet-real"
 _SEPARATORS = re.compile(r"[\s;,|]+")
@@ -86,16 +89,12 @@ class LabelSets:
         return dict(zip(self.image_ids, self.labels))
 
 
-def read_label_sets(
-    path: str | os.PathLike,
-    manifest: Manifest | None = None,
-    index_of: Callable[[str], int] | None = None,
-    num_classes: int | None = None,
-) -> LabelSets:
+def read_label_sets(path: str | os.PathLike, manifest: Manifest | None = None,
+                    catalogue: Catalogue | None = None) -> LabelSets:
     """Read label sets from ``path`` (a format listed in the module docstring), in manifest order if given.
 
-    ``index_of`` maps a class id (e.g. ``'n01440764'``) to its index (``Catalogue.index_of``); without it
-    only indices are accepted. ``num_classes`` bounds the indices. Lists are positional: without a manifest
+    ``catalogue`` maps class ids (e.g. ``'n01440764'``) to indices and bounds the indices; without it only
+    indices are accepted, unbounded. Lists are positional: without a manifest
     their ids are ``'0', '1', ...`` (``ILSVRC2012_val_<n>`` for ``imagenet-real``); with one, their length must
     match it. Keyed files are reordered to the manifest by :meth:`Manifest.positions_of`.
 
@@ -117,7 +116,7 @@ def read_label_sets(
         raw = _read_raw(path)
         default_ids = None
 
-    parse = _label_parser(source, index_of, num_classes)
+    parse = _label_parser(source, catalogue)
     if isinstance(raw, list):
         sets = [parse(item, f"item {i}") for i, item in enumerate(raw)]
         ids = default_ids or [str(i) for i in range(len(sets))]
@@ -169,8 +168,9 @@ def _read_raw(path: Path) -> object:
                         "or a CSV") from None
 
 
-def _label_parser(source: str, index_of: Callable[[str], int] | None,
-                  num_classes: int | None) -> Callable[[object, str], tuple[int, ...]]:
+def _label_parser(source: str, catalogue: Catalogue | None) -> Callable[[object, str], tuple[int, ...]]:
+    num_classes = len(catalogue) if catalogue is not None else None
+
     def parse(item: object, where: str) -> tuple[int, ...]:
         if not isinstance(item, list):
             raise UserError(f"label file {source}, {where}: expected a list of labels, got {item!r}")
@@ -181,14 +181,14 @@ def _label_parser(source: str, index_of: Callable[[str], int] | None,
             index = label
         elif isinstance(label, str) and label.strip().isdigit():
             index = int(label)
-        elif isinstance(label, str) and index_of is not None:
+        elif isinstance(label, str) and catalogue is not None:
             try:
-                return index_of(label)
+                return catalogue.index_of(label)
             except UserError as error:
                 raise UserError(f"label file {source}, {where}: {error}") from None
         else:
             raise UserError(f"label file {source}, {where}: unknown label {label!r}; labels must be class "
-                            "indices" + ("" if index_of else " (pass --catalogue to map class ids)"))
+                            "indices" + ("" if catalogue else " (pass --catalogue to map class ids)"))
         if index < 0 or (num_classes is not None and index >= num_classes):
             raise UserError(f"label file {source}, {where}: class index {index} is outside 0..{num_classes - 1} "
                             "of the catalogue; pass the matching --catalogue")

@@ -9,18 +9,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from multilabelfy.errors import UserError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from multilabelfy.catalogue import Catalogue
+
 UNKNOWN = -1  # original label of an image whose label is not known
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 _ID_COLUMNS = ("image_id", "id")
-_LABEL_COLUMNS = ("label", "original_label", "class")
-_IMAGE_COLUMNS = ("image", "path", "image_path", "file", "filename", "url")
+_LABEL_COLUMNS = ("label", "original_label")
 
 
 def id_stem(image_id: str) -> str:
@@ -29,6 +32,8 @@ def id_stem(image_id: str) -> str:
     Published label files key images by file name (``'<sha1>.jpeg'``) while our ids are relative paths
     without extension (``'370/<sha1>'``); both reduce to the same stem.
     """
+    from multilabelfy.dataset import IMAGE_EXTENSIONS  # here, not at the top: dataset imports torch
+
     name = PurePosixPath(image_id.replace("\\", "/")).name
     stem, ext = os.path.splitext(name)
     return stem if ext.lower() in IMAGE_EXTENSIONS else name
@@ -79,75 +84,93 @@ class Manifest:
         return positions
 
 
-def read_manifest(path: str | os.PathLike, index_of: Callable[[str], int] | None = None) -> Manifest:
-    """Read a CSV or Parquet manifest (our proposals Parquet also works: it carries ``position``).
+def read_manifest(path: str | os.PathLike, catalogue: Catalogue | None = None) -> Manifest:
+    """Read the dataset's images in order with their original labels (mapped by ``catalogue.index_of``).
 
-    Columns: an id (``image_id`` or ``id``; else the image path serves as id), an optional original label
-    (``label``/``original_label``/``class``: a class index or a class id such as a WordNet id, mapped by
-    ``index_of``, e.g. ``load_catalogue().index_of``), an optional image path or URL (``image``/``path``/...;
-    relative paths are taken relative to the manifest's folder).
+    ``path`` is anything ``multilabelfy.dataset.read_dataset`` reads (a folder of class subfolders, or a
+    CSV/Parquet manifest with an ``image`` column and optional ``id`` and ``label``), or a table with an
+    ``image_id`` column (or ``id`` and no ``image``): ``label`` (a class index or a class id such as a WordNet
+    id; empty = unknown) and, as in our proposals Parquet, ``image`` (absolute path or URL) are optional.
+    Without a catalogue only class indices are accepted as labels.
 
-    Example::
+    Example (ids and labels only)::
 
-        image_id,label,image
-        ILSVRC2012_val_00000001,n01751748,val/ILSVRC2012_val_00000001.JPEG
+        image_id,label
+        ILSVRC2012_val_00000001,n01751748
     """
-    import pandas as pd
-
     path = Path(path)
+    columns = _columns(path) if path.is_file() else set()
+    if path.is_dir() or ("image" in columns and "image_id" not in columns):
+        from multilabelfy.dataset import read_dataset
+
+        records = read_dataset(path, catalogue if catalogue is not None else _IndicesOnly())
+        return Manifest(image_ids=[r.image_id for r in records],
+                        labels=np.array([UNKNOWN if r.label is None else r.label for r in records], dtype=np.int64),
+                        images=[r.image for r in records], source=str(path))
     if not path.is_file():
-        raise UserError(f"manifest {path} does not exist; pass the CSV or Parquet manifest of the dataset")
-    try:
-        if path.suffix.lower() == ".parquet":
-            table = pd.read_parquet(path)
-            if "position" in table.columns:
-                table = table.sort_values("position", kind="stable")
-        else:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, OSError) as error:
-        raise UserError(f"manifest {path} cannot be read ({error}); pass a CSV or Parquet file") from None
-    columns = {c.lower().strip(): c for c in table.columns}
-    id_col = next((columns[c] for c in _ID_COLUMNS if c in columns), None)
-    image_col = next((columns[c] for c in _IMAGE_COLUMNS if c in columns), None)
-    label_col = next((columns[c] for c in _LABEL_COLUMNS if c in columns), None)
-    if id_col is None and image_col is None:
-        raise UserError(f"manifest {path} needs an 'image_id' or 'image' column (header row), one row per image")
-    images: list[str | None] = [None] * len(table)
-    if image_col is not None:
-        images = [_resolve(str(v), path.parent) if _present(v) else None for v in table[image_col]]
-    ids = [str(v) for v in table[id_col if id_col is not None else image_col]]
+        raise UserError(f"manifest {path} does not exist; pass the dataset folder or its CSV/Parquet manifest")
+    table = _read_table(path)
+    id_col = next((c for c in _ID_COLUMNS if c in columns), None)
+    label_col = next((c for c in _LABEL_COLUMNS if c in columns), None)
+    if id_col is None:
+        raise UserError(f"manifest {path} needs an 'image' or an 'image_id' column (header row), one row per image")
     labels = np.full(len(table), UNKNOWN, dtype=np.int64)
     if label_col is not None:
-        labels = _label_indices(table[label_col].tolist(), index_of, path)
-    return Manifest(image_ids=ids, labels=labels, images=images, source=str(path))
+        labels = _label_indices(table[label_col].tolist(), catalogue, path)
+    images: list[str | None] = [None] * len(table)
+    if "image" in columns:  # our proposals Parquet: absolute paths or URLs
+        images = [str(v) if _present(v) else None for v in table["image"]]
+    return Manifest(image_ids=[str(v) for v in table[id_col]], labels=labels, images=images, source=str(path))
+
+
+class _IndicesOnly:
+    """Stands in for a catalogue when none is given: class indices pass, class ids are refused."""
+
+    source = "(none: pass --catalogue to map class ids)"
+
+    def index_of(self, label: int | str) -> int:
+        text = str(label).strip()
+        if text.isdigit():
+            return int(text)
+        raise UserError(f"label {text!r} is not a class index; pass --catalogue to map class ids")
+
+
+def _read_table(path: Path, header_only: bool = False) -> "pd.DataFrame":
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            if header_only:
+                return pd.DataFrame(columns=pq.read_schema(path).names)
+            table = pd.read_parquet(path)
+            return table.sort_values("position", kind="stable") if "position" in table.columns else table
+        return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0 if header_only else None)
+    except (ValueError, OSError) as error:
+        raise UserError(f"manifest {path} cannot be read ({error}); pass a CSV or Parquet file") from None
+
+
+def _columns(path: Path) -> set[str]:
+    return {str(c) for c in _read_table(path, header_only=True).columns}
 
 
 def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value).strip() != ""
+    import pandas as pd
+
+    return not pd.isna(value) and str(value).strip() != ""
 
 
-def _resolve(image: str, folder: Path) -> str:
-    if "://" in image or os.path.isabs(image):
-        return image
-    return str((folder / image).resolve())
-
-
-def _label_indices(values: list, index_of: Callable[[str], int] | None, path: Path) -> np.ndarray:
+def _label_indices(values: list, catalogue: Catalogue | None, path: Path) -> np.ndarray:
     """Map each distinct label text once (50,000 rows hold at most a few thousand distinct labels)."""
     texts = ["" if not _present(v) else str(int(v)) if isinstance(v, (int, float)) else str(v).strip()
              for v in values]
     mapping: dict[str, int] = {"": UNKNOWN}
+    index_of = (catalogue if catalogue is not None else _IndicesOnly()).index_of
     for row, text in enumerate(texts):
-        if text in mapping:
-            continue
-        if index_of is not None:
+        if text not in mapping:
             try:
                 mapping[text] = index_of(text)
             except UserError as error:
-                raise UserError(f"manifest {path}, row {row + 2}: {error}") from None
-        elif text.isdigit():
-            mapping[text] = int(text)
-        else:
-            raise UserError(f"manifest {path}, row {row + 2}: label {text!r} is not a class index; "
-                            "pass --catalogue to map class ids")
+                raise UserError(f"manifest {path}, row {row + 1}: {error}") from None
     return np.array([mapping[t] for t in texts], dtype=np.int64)

@@ -108,8 +108,10 @@ def summary(tables: ReportTables) -> dict[str, Any]:
         "labels": tables.label_sets.source,
         "manifest": tables.manifest.source,
         "num_images": len(tables.label_sets),
-        "label_count_distribution": {str(c): int(n) for c, n in zip(distribution["label_count"], distribution["images"])},
-        "label_count_percent": {str(c): _number(p) for c, p in zip(distribution["label_count"], distribution["percent"])},
+        "label_count_distribution": {str(c): int(n)
+                                     for c, n in zip(distribution["label_count"], distribution["images"])},
+        "label_count_percent": {str(c): _number(p)
+                                for c, p in zip(distribution["label_count"], distribution["percent"])},
         "images_with_original_label": int(known.sum()),
         "original_label_kept": _number(agreement["kept"].sum() / max(int(agreement["images"].sum()), 1))
         if len(agreement) else None,
@@ -155,8 +157,8 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
     charts: dict[str, Path] = {}
     steps = [("label_counts", lambda p: plots.plot_label_counts(tables.distribution, p))]
     if len(tables.accuracies):
-        top1 = _pivot(tables.by_label_count, "top1", tables.accuracies)
-        margin = _pivot(tables.by_label_count, "margin", tables.accuracies)
+        top1 = label_count_matrix(tables.by_label_count, "top1", tables.accuracies)
+        margin = label_count_matrix(tables.by_label_count, "margin", tables.accuracies)
         steps += [
             ("real_vs_top1", lambda p: plots.plot_real_vs_top1(tables.accuracies, tables.regression, p)),
             ("top1_heatmap", lambda p: plots.plot_heatmap(
@@ -185,10 +187,10 @@ def build_report(labels: str | os.PathLike, manifest: str | os.PathLike, predict
     from multilabelfy.catalogue import load_catalogue
 
     classes = load_catalogue(catalogue)
-    the_manifest = read_manifest(manifest, index_of=classes.index_of)
+    the_manifest = read_manifest(manifest, classes)
 
     def read(path: str | os.PathLike) -> LabelSets:
-        return read_label_sets(path, the_manifest, classes.index_of, len(classes))
+        return read_label_sets(path, the_manifest, classes)
 
     label_sets = read(labels)
     other = read(compare) if compare else None
@@ -204,8 +206,9 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _pivot(long: pd.DataFrame, column: str, accuracies: pd.DataFrame) -> pd.DataFrame:
-    """Models x label-count groups, best top-1 model first (so the heatmap reads as a ranking)."""
+def label_count_matrix(long: pd.DataFrame, column: str, accuracies: pd.DataFrame) -> pd.DataFrame:
+    """``column`` of ``top1_by_label_count``'s long table as models x label-count groups, best top-1 model
+    first (so a heatmap or table of it reads as a ranking)."""
     order = accuracies.sort_values("top1", ascending=False, na_position="last")["model"]
     table = long.pivot(index="model", columns="label_count", values=column)
     return table.loc[order, list(dict.fromkeys(long["label_count"]))]

@@ -9,13 +9,18 @@ import pytest
 from multilabelfy.analysis.labelsets import (IMAGENET_REAL, label_sets_from_lists, read_label_sets,
                                              write_label_sets)
 from multilabelfy.analysis.manifest import UNKNOWN, id_stem, read_manifest
+from multilabelfy.catalogue import Catalogue, ClassInfo
 from multilabelfy.errors import UserError
+
+
+CATALOGUE = Catalogue([ClassInfo(index=i, id="n01440764" if i == 0 else f"c{i}", synonyms=(f"class {i}",))
+                       for i in range(1000)], source="test")
 
 
 def _manifest(tmp_path, rows="image_id,label\n370/aa11,370\n356/bb22,n01440764\n1/cc33,\n"):
     path = tmp_path / "manifest.csv"
     path.write_text(rows)
-    return read_manifest(path, index_of=lambda text: 0 if text == "n01440764" else int(text))
+    return read_manifest(path, CATALOGUE)
 
 
 def test_manifest_maps_indices_and_wordnet_ids_and_blank_is_unknown(tmp_path):
@@ -34,7 +39,7 @@ def test_manifest_resolves_image_paths_relative_to_its_folder(tmp_path):
 
 def test_manifest_unknown_label_is_a_one_line_error_naming_the_row(tmp_path):
     (tmp_path / "m.csv").write_text("image_id,label\na,1\nb,tabby\n")
-    with pytest.raises(UserError, match=r"m.csv, row 3: label 'tabby'"):
+    with pytest.raises(UserError, match=r"m.csv, row 2: label 'tabby'"):
         read_manifest(tmp_path / "m.csv")
 
 
@@ -58,7 +63,7 @@ def test_keyed_multilabelfy_file_is_reordered_to_the_manifest_by_file_stem(tmp_p
     manifest = _manifest(tmp_path)
     (tmp_path / "v2.json").write_text(json.dumps({"cc33.jpeg": [], "aa11.jpeg": ["370", "356"],
                                                   "bb22.jpeg": ["n01440764"]}))
-    sets = read_label_sets(tmp_path / "v2.json", manifest, index_of=lambda t: {"n01440764": 0}[t])
+    sets = read_label_sets(tmp_path / "v2.json", manifest, CATALOGUE)
     assert sets.labels == [(356, 370), (0,), ()]
 
 
@@ -79,7 +84,7 @@ def test_write_then_read_round_trips(tmp_path):
     ("[[1], [2]]", "lists 2 images but manifest"),
     ('{"aa11.jpeg": [1], "bb22.jpeg": [2], "zz.jpeg": [3]}', "1 image ids are not in manifest"),
     ('{"aa11.jpeg": [1], "bb22.jpeg": [2]}', "has 2 distinct images of the 3"),
-    ("[[1], [\"tabby\"], []]", "item 1: unknown label 'tabby'"),
+    ("[[1], [\"tabby\"], []]", "item 1: label 'tabby' is neither a class index"),
     ("[[1], [1000], []]", "class index 1000 is outside 0..999"),
     ("[[1], 2, []]", "item 1: expected a list"),
     ("{not json", "is not valid JSON"),
@@ -88,7 +93,7 @@ def test_bad_label_files_are_one_line_user_errors(tmp_path, content, message):
     manifest = _manifest(tmp_path)
     (tmp_path / "bad.json").write_text(content)
     with pytest.raises(UserError, match=message) as info:
-        read_label_sets(tmp_path / "bad.json", manifest, num_classes=1000)
+        read_label_sets(tmp_path / "bad.json", manifest, CATALOGUE)
     assert "\n" not in str(info.value) and "bad.json" in str(info.value)
 
 
@@ -116,3 +121,31 @@ def test_contains_is_exact_membership():
     positions = np.array([0, 0, 0, 1, 2, 2, 1])
     classes = np.array([1, 5, 2, 1, 0, 6, 999])
     assert sets.contains(positions, classes).tolist() == [True, True, False, False, True, False, False]
+
+
+def test_imagenetv2_folder_with_multilabelfy_keyed_labels(tmp_path):
+    from PIL import Image
+
+    for folder, name in (("370", "aa11"), ("356", "bb22"), ("1", "cc33")):
+        (tmp_path / "v2" / folder).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "v2" / folder / f"{name}.jpeg")
+    manifest = read_manifest(tmp_path / "v2", CATALOGUE)
+    assert manifest.image_ids == ["1/cc33", "356/bb22", "370/aa11"]  # class folders in numeric order
+    assert manifest.labels.tolist() == [1, 356, 370]
+    (tmp_path / "v2.json").write_text(json.dumps({"aa11.jpeg": ["370", "356"], "bb22.jpeg": ["356"],
+                                                  "cc33.jpeg": []}))
+    assert read_label_sets(tmp_path / "v2.json", manifest, CATALOGUE).labels == [(), (356,), (356, 370)]
+
+
+def test_proposals_parquet_serves_as_manifest(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "position": pa.array([1, 0], pa.int64()), "image_id": ["b", "a"], "image": ["/data/b.jpg", "/data/a.jpg"],
+        "label": pa.array([None, 7], pa.int64()), "topk_indices": pa.array([[1], [7]], pa.list_(pa.int32())),
+    }), tmp_path / "proposals.parquet")
+    manifest = read_manifest(tmp_path / "proposals.parquet", CATALOGUE)
+    assert manifest.image_ids == ["a", "b"]
+    assert manifest.labels.tolist() == [7, UNKNOWN]
+    assert manifest.images == ["/data/a.jpg", "/data/b.jpg"]

@@ -17,7 +17,7 @@ NAMES = ["tabby", "tiger cat", "espresso", "cup", "missile", "rocket", "astronau
 # original labels (c0 is a class id, the rest indices; '' = unknown) and the new label sets
 ORIGINAL = ["c0", "2", "4", "6", "7", "8", "9", ""]
 LABELS = [[0, 1], [2, 3], [], [6], [], [8], [9, 3, 2], [5]]
-PHOTOS = {0: "chelsea", 1: "coffee", 2: "rocket", 3: "astronaut"}  # image 4 (no label either) has no file
+PHOTOS = {0: "chelsea", 1: "coffee", 2: "rocket", 3: "astronaut"}  # the others' files are missing
 
 
 @pytest.fixture
@@ -28,9 +28,10 @@ def dataset(tmp_path):
     for i, name in PHOTOS.items():
         Image.fromarray(getattr(data, name)()).convert("RGB").save(tmp_path / "imgs" / f"{name}.jpg")
     (tmp_path / "classes.csv").write_text("id,name\n" + "".join(f"c{i},{n}\n" for i, n in enumerate(NAMES)))
-    rows = [f"img{i},{label},{'imgs/' + PHOTOS[i] + '.jpg' if i in PHOTOS else ''}\n"
+    rows = [f"img{i},{label},imgs/{PHOTOS.get(i, f'missing{i}')}.jpg\n"
             for i, label in enumerate(ORIGINAL)]
-    (tmp_path / "manifest.csv").write_text("image_id,label,image\n" + "".join(rows))
+    # the dataset's own manifest (multilabelfy.dataset's columns: id, label, image)
+    (tmp_path / "manifest.csv").write_text("id,label,image\n" + "".join(rows))
     (tmp_path / "labels.json").write_text(json.dumps(LABELS))
     rng = np.random.default_rng(7)
     top = {name: np.stack([rng.permutation(10)[:5] for _ in LABELS]) for name in ("alpha", "bee", "cnet")}
@@ -51,7 +52,8 @@ def _run(tmp_path, *extra, out="out"):
 
 
 def _predictions(tmp_path):
-    return ["--predictions", str(tmp_path / "alpha.npy"), f"bee={tmp_path / 'b.csv'}", str(tmp_path / "proposals.parquet")]
+    return ["--predictions", str(tmp_path / "alpha.npy"), f"bee={tmp_path / 'b.csv'}",
+            str(tmp_path / "proposals.parquet")]
 
 
 def test_summary_numbers_match_an_independent_computation(dataset):
@@ -147,7 +149,7 @@ def test_labels_only_report_and_comparison(dataset):
     (lambda p: (p / "labels.json").unlink(), "labels.json does not exist"),
     (lambda p: np.save(p / "alpha.npy", np.zeros((7, 5), dtype=int)), "alpha.npy has 7 rows but manifest"),
     (lambda p: (p / "manifest.csv").write_text("image_id,label\n" + "".join(f"img{i},3\n" for i in range(7))
-                                              + "img7,tabby cat\n"), "row 9: label 'tabby cat'"),
+                                              + "img7,tabby cat\n"), "row 8: label 'tabby cat'"),
     (lambda p: (p / "labels.json").write_text(json.dumps(LABELS[:-1] + [[10]])), "class index 10 is outside 0..9"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(dataset, capsys, break_input, message):
