@@ -48,14 +48,19 @@ class LabelSets:
     image_ids: list[str]
     labels: list[tuple[int, ...]]
     source: str
+    # caches built on first use: treat a LabelSets as immutable
+    _counts: np.ndarray | None = field(default=None, repr=False)
     _index: tuple[np.ndarray, int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def counts(self) -> np.ndarray:
-        """Number of labels per image, int64 array (N,)."""
-        return np.fromiter((len(s) for s in self.labels), dtype=np.int64, count=len(self.labels))
+        """Number of labels per image, int64 array (N,) (read-only)."""
+        if self._counts is None:
+            self._counts = np.fromiter((len(s) for s in self.labels), dtype=np.int64, count=len(self.labels))
+            self._counts.flags.writeable = False
+        return self._counts
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """All (image position, class index) memberships as two int64 arrays of equal length."""

@@ -95,16 +95,26 @@ def model_accuracies(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
                      label_sets: LabelSets) -> pd.DataFrame:
     """One row per model: ``top1``, ``top5`` (original labels), ``real_accuracy``, ``real_top5`` (new sets).
 
-    ``predictions``: model name -> topk (N, k). Top-5 figures are NaN for a model with k < 5.
+    ``predictions``: model name -> topk (N, k). Top-5 figures are NaN for a model with k < 5. Same rules as
+    :func:`topk_accuracy` and :func:`real_accuracy`, with each model's memberships looked up once for both k.
     """
+    labels = np.asarray(labels)
+    known = labels != UNKNOWN
+    valid = label_sets.counts() > 0
+    positions = np.arange(len(labels))[:, None]
+    nan = float("nan")
     rows = []
     for name, topk in predictions.items():
+        top5 = topk[:, :5]
+        original_hits = (top5 == labels[:, None])[known]
+        real_hits = label_sets.contains(positions, top5)[valid]
+        has5 = topk.shape[1] >= 5
         rows.append({
             "model": name,
-            "top1": topk_accuracy(topk, labels, 1),
-            "top5": topk_accuracy(topk, labels, 5),
-            "real_accuracy": real_accuracy(topk, label_sets, 1),
-            "real_top5": real_accuracy(topk, label_sets, 5) if topk.shape[1] >= 5 else float("nan"),
+            "top1": float(original_hits[:, 0].mean()) if known.any() else nan,
+            "top5": float(original_hits.any(axis=1).mean()) if known.any() and has5 else nan,
+            "real_accuracy": float(real_hits[:, 0].mean()) if valid.any() else nan,
+            "real_top5": float(real_hits.any(axis=1).mean()) if valid.any() and has5 else nan,
         })
     return pd.DataFrame(rows, columns=["model", "top1", "top5", "real_accuracy", "real_top5"])
 

@@ -168,9 +168,11 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
         ]
     if len(tables.class_agreement):
         steps.append(("class_agreement", lambda p: plots.plot_class_agreement(tables.class_agreement, p)))
+    charts_started = time.perf_counter()
     for key, draw in tqdm(steps, desc="charts", unit="chart", disable=None):
         draw(out / CHARTS[key])
         charts[key] = out / CHARTS[key]
+    tables.seconds["charts"] = time.perf_counter() - charts_started
 
     shown = tables.zero_label.head(gallery_size)
     thumbs = gallery.thumbnails(shown["image"].tolist())
