@@ -56,11 +56,12 @@ class Manifest:
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def positions_of(self, keys: Sequence[str], what: str) -> np.ndarray:
+    def positions_of(self, keys: Sequence[str], what: str, allow_missing: bool = False) -> np.ndarray:
         """Manifest positions (int64 array, same length as ``keys``) of image ids found in file ``what``.
 
-        A key matches an id exactly, or else by :func:`id_stem`. Every key must match one image and every
-        image must be matched once; otherwise a ``UserError`` names ``what`` and an example.
+        A key matches an id exactly, or else by :func:`id_stem`. Every key must match one image, no image
+        twice, and (unless ``allow_missing``) every image must be matched; otherwise a ``UserError`` names
+        ``what`` and an example.
         """
         if self._lookup is None:
             exact = {image_id: i for i, image_id in enumerate(self.image_ids)}
@@ -77,7 +78,7 @@ class Manifest:
             raise UserError(
                 f"{what}: {int((positions < 0).sum())} image ids are not in manifest {self.source} "
                 f"(first: {missing!r}); pass the manifest these labels belong to")
-        if len(np.unique(positions)) != len(positions) or len(positions) != len(self):
+        if len(np.unique(positions)) != len(positions) or (len(positions) != len(self) and not allow_missing):
             raise UserError(
                 f"{what}: has {len(np.unique(positions))} distinct images of the {len(self)} in manifest "
                 f"{self.source} (duplicates or images missing); give one entry per manifest image")

@@ -10,11 +10,15 @@ Formats read by :func:`read_predictions`:
 - ``.parquet``: our proposals file (``position``, ``image_id``, ``topk_indices``; the model name in the key-value
   metadata ``multilabelfy.model``).
 
+Files with image ids may lack rows (proposals skip unreadable images): those images get ``MISSING`` (-1)
+predictions, which never match a label, and a warning says how many.
+
 A model's name is ``NAME`` from a ``NAME=PATH`` argument, else the Parquet metadata, else the file's stem.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,9 @@ from multilabelfy.errors import UserError
 from .manifest import Manifest
 
 MODEL_METADATA_KEY = b"multilabelfy.model"
+MISSING = -1  # the prediction of an image a keyed file has no row for (it counts as wrong)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,17 +89,20 @@ def read_predictions(spec: str, manifest: Manifest | None = None, num_classes: i
         raise UserError(f"prediction file {path}: expected integer class indices of shape (N, k), "
                         f"got {topk.dtype} {topk.shape}")
     topk = topk.astype(np.int64, copy=False)
-    if manifest is not None:
-        if ids is not None:
-            order = np.empty(len(ids), dtype=np.int64)
-            order[manifest.positions_of(ids, f"prediction file {path}")] = np.arange(len(ids))
-            topk = topk[order]
-        elif len(topk) != len(manifest):
-            raise UserError(f"prediction file {path} has {len(topk)} rows but manifest {manifest.source} has "
-                            f"{len(manifest)} images; predictions must follow the manifest's order one to one")
     if len(topk) and (topk.min() < 0 or (num_classes is not None and topk.max() >= num_classes)):
         raise UserError(f"prediction file {path}: class indices span {topk.min()}..{topk.max()}, outside "
                         f"0..{(num_classes or 0) - 1}; pass the matching --catalogue")
+    if manifest is not None:
+        if ids is not None:
+            aligned = np.full((len(manifest), topk.shape[1]), MISSING, dtype=np.int64)
+            aligned[manifest.positions_of(ids, f"prediction file {path}", allow_missing=True)] = topk
+            if len(ids) < len(manifest):
+                log.warning("prediction file %s has no row for %d of %d images (unreadable images?); "
+                            "they count as wrong", path, len(manifest) - len(ids), len(manifest))
+            topk = aligned
+        elif len(topk) != len(manifest):
+            raise UserError(f"prediction file {path} has {len(topk)} rows but manifest {manifest.source} has "
+                            f"{len(manifest)} images; predictions must follow the manifest's order one to one")
     return Predictions(name=name or path.stem, topk=topk, source=str(path))
 
 

@@ -77,3 +77,13 @@ def test_bad_predictions_are_one_line_user_errors(tmp_path, manifest, make, mess
 def test_missing_prediction_file(tmp_path, manifest):
     with pytest.raises(UserError, match="does not exist"):
         read_predictions(str(tmp_path / "gone.npy"), manifest)
+
+
+def test_proposals_without_rows_for_unreadable_images_count_them_wrong(tmp_path, manifest, caplog):
+    pq.write_table(pa.table({
+        "position": pa.array([0, 2], pa.int64()), "image_id": ["v/a", "v/c"],
+        "topk_indices": pa.array([TOPK[0].tolist(), TOPK[2].tolist()], pa.list_(pa.int32())),
+    }), tmp_path / "gappy.parquet")
+    preds = read_predictions(str(tmp_path / "gappy.parquet"), manifest, num_classes=10)
+    assert preds.topk.tolist() == [TOPK[0].tolist(), [-1, -1, -1], TOPK[2].tolist()]
+    assert "no row for 1 of 3 images" in caplog.text
