@@ -12,18 +12,18 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm import tqdm
 
 from multilabelfy.catalogue import Catalogue
-from multilabelfy.dataset import ImageDataset, ImageRecord, collate_images
+from multilabelfy.dataset import ImageBatch, ImageDataset, ImageRecord, collate_images
 from multilabelfy.errors import UserError
 from multilabelfy.models import Classifier
 from multilabelfy.proposals import store
 from multilabelfy.proposals.distributed import Shard, current_shard
-from multilabelfy.proposals.engine import TopKEngine
+from multilabelfy.proposals.engine import TopK, TopKEngine
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,28 @@ def run_proposals(
     return summary
 
 
+def predict_records(
+    engine: TopKEngine, records: Sequence[ImageRecord], workers: int = 2, progress: bool = True
+) -> Iterator[tuple[ImageBatch, TopK]]:
+    """Read ``records`` with a DataLoader (``workers`` processes) and run the engine: yields each batch (its
+    positions, labels and failures) with the batch's top-k, in record order, advancing a progress bar."""
+    loader = torch.utils.data.DataLoader(
+        ImageDataset(records, engine.classifier.transform),
+        batch_size=engine.batch_size,
+        num_workers=workers,
+        collate_fn=collate_images,
+        pin_memory=engine.device.type == "cuda",
+    )
+    unreadable = 0
+    with tqdm(total=len(records), unit="img", desc="proposals", disable=not progress, dynamic_ncols=True) as bar:
+        for batch in loader:
+            yield batch, engine.predict_tensors(batch.pixels, batch.labels)
+            unreadable += len(batch.failed)
+            bar.update(len(batch.positions) + len(batch.failed))
+            if unreadable:
+                bar.set_postfix(unreadable=unreadable)
+
+
 def _compute_chunks(
     engine: TopKEngine,
     records: Sequence[ImageRecord],
@@ -108,35 +130,18 @@ def _compute_chunks(
     """Run the engine over ``chunks`` and write each chunk's file as soon as its last image is done."""
     chunk_records = {c: records[c * chunk_size:(c + 1) * chunk_size] for c in chunks}
     todo = [record for c in chunks for record in chunk_records[c]]
-    if not todo:
-        return 0
-    loader = torch.utils.data.DataLoader(
-        ImageDataset(todo, engine.classifier.transform),
-        batch_size=engine.batch_size,
-        num_workers=workers,
-        collate_fn=collate_images,
-        pin_memory=engine.device.type == "cuda",
-    )
     results: dict[int, store.Result] = {}
     remaining = list(chunks)  # the loader keeps order, so chunks complete first to last
-    errors = 0
-    with tqdm(total=len(todo), unit="img", desc="proposals", disable=not progress, dynamic_ncols=True) as bar:
-        for batch in loader:
-            if len(batch.positions):
-                top = engine.predict_tensors(batch.pixels, batch.labels)
-                for row, position in enumerate(batch.positions.tolist()):
-                    results[position] = (top.indices[row], top.probs[row], int(top.label_rank[row]))
-            for position, reason in batch.failed:
-                results[position] = reason
-            errors += len(batch.failed)
-            bar.update(len(batch.positions) + len(batch.failed))
-            if errors:
-                bar.set_postfix(unreadable=errors)
-            while remaining and all(r.position in results for r in chunk_records[remaining[0]]):
-                chunk = remaining.pop(0)
-                store.write_chunk(parts, chunk, chunk_records[chunk], results)
-                for record in chunk_records[chunk]:
-                    del results[record.position]
+    for batch, top in predict_records(engine, todo, workers, progress):
+        for row, position in enumerate(batch.positions.tolist()):
+            results[position] = (top.indices[row], top.probs[row], int(top.label_rank[row]))
+        for position, reason in batch.failed:
+            results[position] = reason
+        while remaining and all(r.position in results for r in chunk_records[remaining[0]]):
+            chunk = remaining.pop(0)
+            store.write_chunk(parts, chunk, chunk_records[chunk], results)
+            for record in chunk_records[chunk]:
+                del results[record.position]
     return len(todo)
 
 
