@@ -18,6 +18,8 @@ from multilabelfy.errors import UserError
 # name -> (module under multilabelfy.scripts, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "propose": ("propose", "top-k class proposals for every image of a dataset (Parquet)"),
+    "select-model": ("select_model", "rank candidate models by ReaL accuracy on a multi-labelled reference"),
+    "exemplars": ("exemplars", "pick exemplar images per class from a labelled pool's proposals (JSON)"),
     "report": ("report", "analysis and report of the final labels: label counts, model accuracy, charts, HTML"),
 }
 
