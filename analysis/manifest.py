@@ -119,8 +119,9 @@ def read_manifest(path: str | os.PathLike, catalogue: Catalogue | None = None) -
     if label_col is not None:
         labels = _label_indices(table[label_col].tolist(), catalogue, path)
     images: list[str | None] = [None] * len(table)
-    if "image" in columns:  # our proposals Parquet: absolute paths or URLs
-        images = [str(v) if _present(v) else None for v in table["image"]]
+    if "image" in columns:  # e.g. our proposals Parquet; relative paths are relative to the manifest's folder
+        images = [None if not _present(v) else str(v) if "://" in str(v) else str((path.parent / str(v)).resolve())
+                  for v in table["image"]]
     return Manifest(image_ids=[str(v) for v in table[id_col]], labels=labels, images=images, source=str(path))
 
 

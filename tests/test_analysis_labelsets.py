@@ -30,6 +30,13 @@ def test_manifest_maps_indices_and_wordnet_ids_and_blank_is_unknown(tmp_path):
     assert manifest.images == [None, None, None]
 
 
+def test_id_table_with_some_image_paths(tmp_path):
+    (tmp_path / "m.csv").write_text("image_id,label,image\na,1,imgs/a.jpg\nb,2,\nc,,https://x.org/c.jpg\n")
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert manifest.images == [str(tmp_path / "imgs" / "a.jpg"), None, "https://x.org/c.jpg"]
+    assert manifest.labels.tolist() == [1, 2, UNKNOWN]
+
+
 def test_manifest_resolves_image_paths_relative_to_its_folder(tmp_path):
     (tmp_path / "manifest.csv").write_text("image,label\nimgs/a.jpg,3\n")
     manifest = read_manifest(tmp_path / "manifest.csv")
