@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "propose": ("propose", "top-k class proposals for every image of a dataset (Parquet)"),
     "select-model": ("select_model", "rank candidate models by ReaL accuracy on a multi-labelled reference"),
     "exemplars": ("exemplars", "pick exemplar images per class from a labelled pool's proposals (JSON)"),
+    "create-project": ("create_project", "create the Label Studio annotation project(s) for a proposals file"),
     "report": ("report", "analysis and report of the final labels: label counts, model accuracy, charts, HTML"),
 }
 

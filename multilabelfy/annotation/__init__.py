@@ -1,0 +1,1 @@
+"""Stage 2, multi-label annotation: the template's task data (``tasks``) and annotation projects (``project``)."""
