@@ -34,7 +34,7 @@ th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
 th{background:#f4f6fa} td:first-child,th:first-child{text-align:left}
 img.chart{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .row{display:flex;gap:1em;align-items:flex-start} .row img.chart{max-width:49%}
-td.t{text-align:left}
+td.t,th.t{text-align:left}
 .gallery{display:flex;flex-wrap:wrap;gap:.6em}
 .gallery figure{margin:0;width:170px;font-size:.75em;text-align:center;word-break:break-all}
 .gallery img{max-width:160px;max-height:160px;border-radius:4px}
@@ -117,9 +117,12 @@ def _comparison_section(summary: Mapping[str, Any], tables: "ReportTables") -> l
         "<h2>Compared with another label set</h2>",
         f"<p>Other labels: {_e(comparison['labels'])}. Identical sets on {_pct(comparison['identical'])} of images; "
         f"mean Jaccard {comparison['mean_jaccard']:.3f} (two empty sets count as agreeing).</p>",
-        _table(per_image.assign(jaccard=per_image["jaccard"].round(3)).query("~identical").head(LOWEST_CLASSES)
-               .drop(columns="identical"), None, caption="First images whose sets differ"),
-        _table(lowest.assign(jaccard=lowest["jaccard"].round(3)), None,
+        _table(per_image.assign(jaccard=per_image["jaccard"].round(3)).query("~identical").head(LOWEST_CLASSES),
+               {"image_id": "image", "count_a": "labels (this)", "count_b": "labels (other)", "common": "in both",
+                "jaccard": "Jaccard"}, caption="First images whose sets differ"),
+        _table(lowest.assign(jaccard=lowest["jaccard"].round(3)),
+               {"class": "class", "name": "name", "in_a": "images (this)", "in_b": "images (other)",
+                "in_both": "in both", "jaccard": "Jaccard"},
                caption=f"The {LOWEST_CLASSES} classes the two sets agree on least"),
     ]
 
@@ -168,7 +171,10 @@ def _chart(charts: Mapping[str, Path], key: str) -> str:
 
 def _table(table: pd.DataFrame, headers: Mapping[str, str] | None, caption: str = "") -> str:
     columns = list(headers) if headers else list(table.columns)
-    head = "".join(f"<th>{_e((headers or {}).get(c, c))}</th>" for c in columns)
+    # a header sits over its column: left for words, right for numbers (judged by the first row)
+    first = dict(zip(columns, next(table[columns].itertuples(index=False), [""] * len(columns))))
+    head = "".join(f"<th{'' if _NUMERIC.match(_cell(first[c])) else ' class=t'}>{_e((headers or {}).get(c, c))}</th>"
+                   for c in columns)
     # words read left-aligned, numbers (also formatted ones such as '81.2% ± 1.3') right-aligned
     body = "".join("<tr>" + "".join(f"<td{'' if _NUMERIC.match(_cell(v)) else ' class=t'}>{_e(_cell(v))}</td>"
                                     for v in row) + "</tr>"
