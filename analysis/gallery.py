@@ -31,5 +31,11 @@ def thumbnail(path: str | os.PathLike, size: int = 160) -> bytes | None:
 
 def thumbnails(paths: Sequence[object], size: int = 160) -> list[bytes | None]:
     """Thumbnails of local files, in order; ``None`` for URLs, unknown paths (None/NaN) and unreadable files."""
-    return [thumbnail(p, size) if isinstance(p, str) and "://" not in p and os.path.isfile(p) else None
-            for p in tqdm(paths, desc="thumbnails", unit="image", disable=len(paths) < 50)]
+    local = [isinstance(p, str) and "://" not in p and os.path.isfile(p) for p in paths]
+    progress = tqdm(total=sum(local), desc="thumbnails", unit="image", disable=sum(local) < 50)
+    result = []
+    for path, is_local in zip(paths, local):
+        result.append(thumbnail(path, size) if is_local else None)  # type: ignore[arg-type]
+        progress.update(is_local)
+    progress.close()
+    return result
