@@ -6,7 +6,6 @@ without drawing anything; :func:`build_report` does both from file paths, as ``m
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
@@ -26,10 +25,9 @@ from .labelsets import LabelSets, read_label_sets
 from .manifest import UNKNOWN, Manifest, read_manifest
 from .predictions import Predictions, read_predictions
 
-log = logging.getLogger(__name__)
-
-# files of DIR, in the order they are written (index.html last: its presence means the report is whole)
+# files of DIR; index.html is written last
 SUMMARY, HTML = "summary.json", "index.html"
+COMPARISON_CSVS = ("comparison_per_image.csv", "comparison_per_class.csv")
 CHARTS = {
     "label_counts": "label_counts.png",
     "real_vs_top1": "real_vs_top1.png",
@@ -151,8 +149,8 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
     _write_csv(tables.class_agreement, out / "class_agreement.csv")
     _write_csv(tables.zero_label, out / "zero_label_images.csv")
     if tables.comparison is not None:
-        _write_csv(tables.comparison[1], out / "comparison_per_image.csv")
-        _write_csv(tables.comparison[2], out / "comparison_per_class.csv")
+        for table, name in zip(tables.comparison[1:], COMPARISON_CSVS):
+            _write_csv(table, out / name)
 
     charts: dict[str, Path] = {}
     steps = [("label_counts", lambda p: plots.plot_label_counts(tables.distribution, p))]
@@ -173,6 +171,11 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
         draw(out / CHARTS[key])
         charts[key] = out / CHARTS[key]
     tables.seconds["charts"] = time.perf_counter() - charts_started
+    # a re-run without models or --compare must not leave the previous run's charts and tables beside it
+    stale = [CHARTS[key] for key in CHARTS if key not in charts]
+    stale += list(COMPARISON_CSVS) if tables.comparison is None else []
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
 
     shown = tables.zero_label.head(gallery_size)
     thumbs = gallery.thumbnails(shown["image"].tolist())

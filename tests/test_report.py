@@ -145,6 +145,17 @@ def test_labels_only_report_and_comparison(dataset):
     assert not (tmp_path / "out" / "real_vs_top1.png").exists()
 
 
+def test_rerun_with_other_inputs_removes_what_no_longer_applies(dataset):
+    tmp_path, _ = dataset
+    (tmp_path / "other.json").write_text(json.dumps(LABELS))
+    assert _run(tmp_path, *_predictions(tmp_path), "--compare", str(tmp_path / "other.json")) == 0
+    assert (tmp_path / "out" / "real_vs_top1.png").exists()
+    assert _run(tmp_path) == 0
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "real_vs_top1.png" not in left and "comparison_per_image.csv" not in left
+    assert {"summary.json", "index.html", "label_counts.png", "models.csv"} <= left
+
+
 @pytest.mark.parametrize("break_input, message", [
     (lambda p: (p / "labels.json").unlink(), "labels.json does not exist"),
     (lambda p: np.save(p / "alpha.npy", np.zeros((7, 5), dtype=int)), "alpha.npy has 7 rows but manifest"),
