@@ -56,39 +56,27 @@ def count_groups(counts: np.ndarray, cap: int = 4) -> tuple[np.ndarray, list[str
     return groups, names
 
 
-def topk_correct(topk: np.ndarray, labels: np.ndarray, k: int = 1) -> np.ndarray:
-    """Whether the original label is among the first ``k`` predictions: bool (N,); False where unknown."""
-    labels = np.asarray(labels)
-    return (topk[:, :k] == labels[:, None]).any(axis=1) & (labels != UNKNOWN)
-
-
-def real_correct(topk: np.ndarray, label_sets: LabelSets, k: int = 1) -> np.ndarray:
-    """Whether any of the first ``k`` predictions is in the image's label set (ReaL's rule): bool (N,).
-
-    Images with an empty set come out False; :func:`real_accuracy` leaves them out, as ReaL does.
-    """
-    positions = np.arange(len(topk))[:, None]
-    return label_sets.contains(positions, topk[:, :k]).any(axis=1)
-
-
 def real_accuracy(topk: np.ndarray, label_sets: LabelSets, k: int = 1) -> float:
     """ReaL top-``k`` accuracy: share of images with a non-empty set whose top-``k`` hits the set.
 
     Example: sets ``[(1,), (2, 3), ()]`` and top-1 ``[1, 3, 7]`` -> 1.0 (the third image is left out).
-    NaN when no image has a label.
+    NaN when no image has a label or ``topk`` has fewer than ``k`` columns.
     """
-    valid = label_sets.counts() > 0
-    if not valid.any():
-        return float("nan")
-    return float(real_correct(topk, label_sets, k)[valid].mean())
+    hits = label_sets.contains(np.arange(len(topk))[:, None], topk[:, :k])
+    return _share(hits, label_sets.counts() > 0, k)
 
 
 def topk_accuracy(topk: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     """Top-``k`` accuracy against the original labels over images whose label is known (NaN if none)."""
-    known = np.asarray(labels) != UNKNOWN
-    if not known.any() or topk.shape[1] < k:
+    labels = np.asarray(labels)
+    return _share(topk[:, :k] == labels[:, None], labels != UNKNOWN, k)
+
+
+def _share(hits: np.ndarray, include: np.ndarray, k: int) -> float:
+    """Share of the ``include``d rows of ``hits`` (N, >=k) with a hit among the first ``k`` columns."""
+    if not include.any() or hits.shape[1] < k:
         return float("nan")
-    return float(topk_correct(topk, labels, k)[known].mean())
+    return float(hits[include, :k].any(axis=1).mean())
 
 
 def model_accuracies(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
@@ -102,20 +90,12 @@ def model_accuracies(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
     known = labels != UNKNOWN
     valid = label_sets.counts() > 0
     positions = np.arange(len(labels))[:, None]
-    nan = float("nan")
     rows = []
     for name, topk in predictions.items():
-        top5 = topk[:, :5]
-        original_hits = (top5 == labels[:, None])[known]
-        real_hits = label_sets.contains(positions, top5)[valid]
-        has5 = topk.shape[1] >= 5
-        rows.append({
-            "model": name,
-            "top1": float(original_hits[:, 0].mean()) if known.any() else nan,
-            "top5": float(original_hits.any(axis=1).mean()) if known.any() and has5 else nan,
-            "real_accuracy": float(real_hits[:, 0].mean()) if valid.any() else nan,
-            "real_top5": float(real_hits.any(axis=1).mean()) if valid.any() and has5 else nan,
-        })
+        original = topk[:, :5] == labels[:, None]
+        real = label_sets.contains(positions, topk[:, :5])
+        rows.append({"model": name, "top1": _share(original, known, 1), "top5": _share(original, known, 5),
+                     "real_accuracy": _share(real, valid, 1), "real_top5": _share(real, valid, 5)})
     return pd.DataFrame(rows, columns=["model", "top1", "top5", "real_accuracy", "real_top5"])
 
 
