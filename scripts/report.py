@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-label sets: labels.json (ReaL style), real.json, a keyed JSON such as "
                              "Multilabelfy's ImageNetV2 file, a CSV with image_id,labels, or 'imagenet-real'")
     parser.add_argument("--manifest", required=True,
-                        help="CSV or Parquet manifest in dataset order: image_id, original label, image path")
+                        help="the dataset in order: its folder or CSV/Parquet manifest (as for propose), a CSV of "
+                             "image_id,label, or the proposals Parquet")
     parser.add_argument("--predictions", nargs="*", default=[], metavar="[NAME=]PATH",
                         help="top-k predictions per model: .npy (N, k), .csv or proposals .parquet; "
                              "the model's name is NAME or the file's name")
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_label_count < 1:
         raise UserError(f"--max-label-count must be at least 1, got {args.max_label_count}")
+    if args.gallery < 0:
+        raise UserError(f"--gallery must be 0 or more, got {args.gallery}")
     tables = build_report(args.labels, args.manifest, args.predictions, args.out, catalogue=args.catalogue,
                           compare=args.compare, cap=args.max_label_count, gallery_size=args.gallery)
     log.info("report of %d images and %d models: %s/%s (compute %.2f s, files %.2f s)", len(tables.label_sets),
