@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exemplars": ("exemplars", "pick exemplar images per class from a labelled pool's proposals (JSON)"),
     "create-project": ("create_project", "create the Label Studio annotation project(s) for a proposals file"),
     "report": ("report", "analysis and report of the final labels: label counts, model accuracy, charts, HTML"),
+    "audit": ("audit", "dataset audit: label-issue suspects, duplicates, overlapping classes, relabelings compared"),
 }
 
 
