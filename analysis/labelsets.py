@@ -28,13 +28,14 @@ import numpy as np
 from multilabelfy.errors import UserError
 from multilabelfy.fileio import write_json
 
-from .manifest import Manifest
+from .manifest import Manifest, id_stem
 
 if TYPE_CHECKING:
     from multilabelfy.catalogue import Catalogue
 
 IMAGENET_REAL = "imagenet-real"
 _SEPARATORS = re.compile(r"[\s;,|]+")
+_IMAGENET_VAL = re.compile(r"ILSVRC2012_val_(\d{8})")
 
 
 @dataclass
@@ -99,9 +100,11 @@ def read_label_sets(path: str | os.PathLike, manifest: Manifest | None = None,
     """Read label sets from ``path`` (a format listed in the module docstring), in manifest order if given.
 
     ``catalogue`` maps class ids (e.g. ``'n01440764'``) to indices and bounds the indices; without it only
-    indices are accepted, unbounded. Lists are positional: without a manifest
-    their ids are ``'0', '1', ...`` (``ILSVRC2012_val_<n>`` for ``imagenet-real``); with one, their length must
-    match it. Keyed files are reordered to the manifest by :meth:`Manifest.positions_of`.
+    indices are accepted, unbounded. Lists are positional: without a manifest their ids are ``'0', '1', ...``
+    (``ILSVRC2012_val_<n>`` for ``imagenet-real``); with one, their length must match it, except when every
+    manifest id is an ImageNet validation file (``.../ILSVRC2012_val_00000293``): then item ``n - 1`` belongs to
+    file ``n`` (ReaL's order), whatever the manifest's order (class folders sort differently) or size (a subset).
+    Keyed files are reordered to the manifest by :meth:`Manifest.positions_of`.
 
     Example::
 
@@ -126,7 +129,10 @@ def read_label_sets(path: str | os.PathLike, manifest: Manifest | None = None,
         sets = [parse(item, f"item {i}") for i, item in enumerate(raw)]
         ids = default_ids or [str(i) for i in range(len(sets))]
         if manifest is not None:
-            if len(sets) != len(manifest):
+            numbers = _imagenet_val_numbers(manifest.image_ids)
+            if numbers is not None and numbers.max(initial=0) <= len(sets):
+                sets = [sets[n - 1] for n in numbers]
+            elif len(sets) != len(manifest):
                 raise UserError(f"label file {source} lists {len(sets)} images but manifest {manifest.source} has "
                                 f"{len(manifest)}; a list must follow the manifest's order one to one")
             ids = list(manifest.image_ids)
@@ -146,6 +152,15 @@ def read_label_sets(path: str | os.PathLike, manifest: Manifest | None = None,
 def write_label_sets(path: str | os.PathLike, label_sets: LabelSets) -> None:
     """Write ReaL-style JSON (a list in ``label_sets`` order of index lists), atomically."""
     write_json(path, [list(s) for s in label_sets.labels], indent=None)
+
+
+def _imagenet_val_numbers(image_ids: Sequence[str]) -> np.ndarray | None:
+    """File numbers (1-based) when every id is a distinct ImageNet validation file name, else None."""
+    matches = [_IMAGENET_VAL.fullmatch(id_stem(image_id)) for image_id in image_ids]
+    if not matches or not all(matches):
+        return None
+    numbers = np.array([int(m.group(1)) for m in matches], dtype=np.int64)  # type: ignore[union-attr]
+    return numbers if len(np.unique(numbers)) == len(numbers) and numbers.min() >= 1 else None
 
 
 def _real_json_path() -> Path:

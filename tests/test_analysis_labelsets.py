@@ -156,3 +156,21 @@ def test_proposals_parquet_serves_as_manifest(tmp_path):
     assert manifest.image_ids == ["a", "b"]
     assert manifest.labels.tolist() == [7, UNKNOWN]
     assert manifest.images == ["/data/a.jpg", "/data/b.jpg"]
+
+
+def test_a_list_follows_imagenet_val_file_numbers_whatever_the_manifest_order(tmp_path):
+    # a class-folder layout sorts val files by class, not by number: positions would misalign silently
+    (tmp_path / "m.csv").write_text("image_id,label\nn01/ILSVRC2012_val_00000003,1\nn02/ILSVRC2012_val_00000001,2\n"
+                                    "n02/ILSVRC2012_val_00000002,2\n")
+    manifest = read_manifest(tmp_path / "m.csv")
+    (tmp_path / "real.json").write_text("[[10], [20, 21], []]")
+    assert read_label_sets(tmp_path / "real.json", manifest).labels == [(), (10,), (20, 21)]
+
+
+def test_imagenet_real_for_a_subset_of_the_validation_files(tmp_path):
+    import pkgutil
+
+    raw = json.loads(pkgutil.get_data("timm.data", "_info/imagenet_real_labels.json"))
+    (tmp_path / "m.csv").write_text("image_id\nILSVRC2012_val_00050000.JPEG\nILSVRC2012_val_00000002.JPEG\n")
+    sets = read_label_sets(IMAGENET_REAL, read_manifest(tmp_path / "m.csv"))
+    assert sets.labels == [tuple(sorted(raw[49_999])), tuple(sorted(raw[1]))]
