@@ -99,3 +99,31 @@ def test_images_become_rgb_and_broken_ones_become_reasons(photo_dataset, tmp_pat
     assert reasons[1].startswith("UnidentifiedImageError")
     assert reasons[2].startswith("OSError") and "truncated" in reasons[2]
     assert reasons[3].startswith("FileNotFoundError")
+
+
+def test_images_in_the_root_are_unlabelled(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "loose.png")
+    (tmp_path / "n02123045").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "n02123045" / "cat.png")
+    records = read_dataset(tmp_path, CATALOGUE)
+    assert [(r.image_id, r.label) for r in records] == [("loose", None), ("n02123045/cat", 281)]
+
+
+def test_urls_are_downloaded_and_http_errors_become_reasons(photo_dataset):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(photo_dataset))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert load_image(f"{base}/n07920052/coffee.jpg").size == (600, 400)
+        dataset = ImageDataset([ImageRecord(0, "gone", f"{base}/nope.jpg", None)], lambda image: torch.zeros(1))
+        position, pixels, label, reason = dataset[0]
+        assert pixels is None and reason.startswith("HTTPError: 404")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -59,3 +59,20 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     torch.save(create_classifier("test_vit", RANDOM).model.state_dict(), path)
     with pytest.raises(UserError, match="does not fit test_resnet"):
         create_classifier("test_resnet", str(path))
+
+
+def test_hub_weights_that_cannot_be_fetched_are_one_line(monkeypatch):
+    import timm
+
+    def offline(name, pretrained=False, **kwargs):
+        if pretrained:
+            raise OSError("We couldn't connect to 'https://huggingface.co'\nsecond line of the hub's message")
+        return real_create(name, pretrained=pretrained, **kwargs)
+
+    real_create = timm.create_model
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(UserError) as error:
+        create_classifier("efficientnet_lite0")
+    message = str(error.value)
+    assert "\n" not in message and "could not load pretrained weights for efficientnet_lite0" in message
+    assert f"--weights {OFFLINE_LITE0}" in message

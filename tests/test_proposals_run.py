@@ -34,7 +34,9 @@ def test_propose_with_offline_lite0_writes_the_contract(dataset_with_broken_imag
     argv = ["propose", str(dataset_with_broken_image), "--model", "efficientnet_lite0", "--weights", OFFLINE_LITE0,
             "--out", str(out), "--workers", "1", "--batch-size", "2", "--chunk-size", "2"]
     assert cli.main(argv) == 0
-    assert "proposals for 4 of 5 images; 1 unreadable" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "proposals for 4 of 5 images; 1 unreadable" in printed.out
+    assert "proposals: 100%" in printed.err and "5/5" in printed.err and "unreadable=1" in printed.err  # progress bar
 
     table = store.read_proposals(out)
     assert list(table.columns) == store.SCHEMA.names
