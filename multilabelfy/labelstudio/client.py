@@ -208,6 +208,11 @@ class LabelStudioClient:
 
     # --- storages -----------------------------------------------------------------------------------------------
 
+    def list_local_storages(self, project_id: int) -> list[dict]:
+        """The project's local-files import storages (``id``, ``path``, ``title``, ...)."""
+        return _plain(self._call(f"list local storages of project {project_id}",
+                                 self._sdk.import_storage.local.list, project=project_id))
+
     def ensure_local_storage(self, project_id: int, path: str | os.PathLike, title: str = "images") -> dict:
         """A local-files import storage of the project over ``path`` (a folder under the server's document root).
 
@@ -215,9 +220,7 @@ class LabelStudioClient:
         tasks. It is never synced: tasks are imported by us with all their data.
         """
         path = str(Path(path).absolute())
-        existing = _plain(self._call(f"list local storages of project {project_id}",
-                                     self._sdk.import_storage.local.list, project=project_id))
-        for storage in existing:
+        for storage in self.list_local_storages(project_id):
             if storage.get("path") == path:
                 return storage
         created = self._call(

@@ -1,0 +1,74 @@
+"""``multilabelfy finalize``: snapshot the refinement projects, merge with the agreed images, write the labels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from multilabelfy.catalogue import IMAGENET_1K
+from multilabelfy.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotation", required=True, help="the folder `multilabelfy disagreements` wrote")
+    refinement = parser.add_mutually_exclusive_group()
+    refinement.add_argument("--refinement", default="",
+                            help="comma-separated refinement project ids; each is snapshot-exported to "
+                                 "OUT/refinement-<id>.json first")
+    refinement.add_argument("--refinement-exports", default="",
+                            help="comma-separated refinement exports saved earlier (no server needed)")
+    parser.add_argument("--out", required=True, help="folder for labels.json, labels_by_id.json, labels.csv, "
+                                                     "unrefined.csv and summary.json")
+    parser.add_argument("--manifest", default=None,
+                        help="the dataset (folder, manifest or proposals Parquet) whose order labels.json follows; "
+                             "its images without a task are reported (default: the tasks' order)")
+    parser.add_argument("--allow-unrefined", action="store_true",
+                        help="write labels even while images await refinement (as empty sets; listed in "
+                             "unrefined.csv)")
+    parser.add_argument("--catalogue", default=IMAGENET_1K,
+                        help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
+    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
+    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
+
+
+def _ids(text: str, what: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{what} {text!r} must be comma-separated project ids, e.g. 12,13") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from multilabelfy.catalogue import load_catalogue
+    from multilabelfy.disagreement import users_by_id
+    from multilabelfy.finalize import finalize
+
+    catalogue = load_catalogue(args.catalogue)
+    out = Path(args.out)
+    exports = [Path(p) for p in args.refinement_exports.split(",") if p.strip()]
+    users: dict[int, str] = {}
+    project_ids = _ids(args.refinement, "--refinement")
+    if project_ids:
+        from multilabelfy.labelstudio.client import LabelStudioClient
+
+        client = LabelStudioClient.from_env(args.url, args.api_key)
+        for project_id in project_ids:
+            exports.append(client.export_snapshot(project_id, out / f"refinement-{project_id}.json"))
+            print(f"saved a snapshot of refinement project {project_id} to {exports[-1]}")
+        users = users_by_id(client.list_users())
+    manifest_ids = None
+    if args.manifest:
+        from multilabelfy.analysis.manifest import read_manifest
+
+        manifest_ids = read_manifest(args.manifest, catalogue).image_ids
+    summary = finalize(args.annotation, exports, catalogue, out, manifest_ids=manifest_ids,
+                       allow_unrefined=args.allow_unrefined, users=users)
+    stages = ", ".join(f"{stage} {count}" for stage, count in summary["stages"].items())
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["label_counts"].items())
+    print(f"{summary['images']} images ({stages}); labels per image {counts}")
+    if summary["stages"]["unrefined"] or summary["stages"]["not_annotated"]:
+        print(f"images without final labels are listed in {out / 'unrefined.csv'} (written as empty sets)")
+    if summary["changed_without_comment"]:
+        print(f"{summary['changed_without_comment']} refined images changed labels without a comment (labels.csv)")
+    print(f"final labels written to {out}")
+    return 0

@@ -1,0 +1,39 @@
+"""``multilabelfy spawn-refinement``: one refinement project per expert, with the images that need it."""
+
+from __future__ import annotations
+
+import argparse
+
+from multilabelfy.catalogue import IMAGENET_1K
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="folder", required=True, help="the folder `multilabelfy disagreements` wrote")
+    parser.add_argument("--annotators", required=True,
+                        help="comma-separated emails of the experienced annotators, e.g. a@lab.org,b@lab.org; "
+                             "missing Label Studio users are created")
+    parser.add_argument("--title", default=None,
+                        help="base of the projects' titles, '<title> - refinement - <annotator>' (default: the "
+                             "annotation project's title without its batch suffix)")
+    parser.add_argument("--catalogue", default=IMAGENET_1K,
+                        help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
+    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
+    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from multilabelfy.catalogue import load_catalogue
+    from multilabelfy.labelstudio.client import LabelStudioClient
+    from multilabelfy.refinement import ASSIGNMENT_FILE, spawn_refinement
+
+    client = LabelStudioClient.from_env(args.url, args.api_key)
+    assignment = spawn_refinement(client, args.folder, args.annotators.split(","), load_catalogue(args.catalogue),
+                                  title=args.title, progress=not args.no_progress)
+    for project in assignment["projects"]:
+        print(f"{project['annotator']}: project {project['project']} with {project['images']} images "
+              f"({project['imported_now']} added now): {project['url']}")
+    ids = ",".join(str(project["project"]) for project in assignment["projects"])
+    print(f"assignment written to {args.folder}/{ASSIGNMENT_FILE}; when done: "
+          f"multilabelfy finalize --annotation {args.folder} --refinement {ids} --out FINAL")
+    return 0
