@@ -166,11 +166,12 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
         ]
     if len(tables.class_agreement):
         steps.append(("class_agreement", lambda p: plots.plot_class_agreement(tables.class_agreement, p)))
-    charts_started = time.perf_counter()
+    charts_started, charts_cpu = time.perf_counter(), time.process_time()
     for key, draw in tqdm(steps, desc="charts", unit="chart", disable=None):
         draw(out / CHARTS[key])
         charts[key] = out / CHARTS[key]
     tables.seconds["charts"] = time.perf_counter() - charts_started
+    tables.seconds["charts_cpu"] = time.process_time() - charts_cpu
     # a re-run without models or --compare must not leave the previous run's charts and tables beside it
     stale = [CHARTS[key] for key in CHARTS if key not in charts]
     stale += list(COMPARISON_CSVS) if tables.comparison is None else []
