@@ -21,11 +21,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select-model": ("select_model", "rank candidate models by ReaL accuracy on a multi-labelled reference"),
     "exemplars": ("exemplars", "pick exemplar images per class from a labelled pool's proposals (JSON)"),
     "create-project": ("create_project", "create the Label Studio annotation project(s) for a proposals file"),
+    "demo": ("demo", "the annotation stage on bundled photos with a local Label Studio (`make demo`)"),
     "disagreements": ("disagreements", "snapshot an annotation project and decide which images need refinement"),
     "spawn-refinement": ("spawn_refinement", "one refinement project per expert with the images that need it"),
     "finalize": ("finalize", "merge agreed and refined labels into the final multi-labels (JSON, CSV)"),
     "report": ("report", "analysis and report of the final labels: label counts, model accuracy, charts, HTML"),
     "audit": ("audit", "dataset audit: label-issue suspects, duplicates, overlapping classes, relabelings compared"),
+    "connect-backend": ("connect_backend", "connect the running ML backend to a project (idempotent)"),
 }
 
 

@@ -317,3 +317,65 @@ class LabelStudioClient:
 
         self._call(f"download export {export.id} of project {project_id}", download)
         return path
+
+    # --- files, ML backends and webhooks (the ML backend and connect-backend) -----------------------------------
+
+    def download(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+        """A file the server serves to logged-in users (``/data/upload/...``, ``/data/local-files/?d=...``).
+
+        ``path`` is relative to the server (a full URL on it works too). The SDK has no call for raw files; its
+        HTTP client is used so that the key's kind (legacy token or personal access token) is handled the same way.
+        """
+        from label_studio_sdk.core.api_error import ApiError
+
+        url = path if path.startswith(("http://", "https://")) else self.url + "/" + path.lstrip("/")
+        wrapper = self._sdk._client_wrapper
+
+        def fetch() -> bytes:
+            with wrapper.httpx_client.httpx_client.stream("GET", url, headers=wrapper.get_headers()) as response:
+                if response.status_code != 200:
+                    raise ApiError(status_code=response.status_code, body=response.read()[:300])
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > max_bytes:
+                        raise UserError(f"{path} on Label Studio is larger than {max_bytes >> 20} MiB")
+                return bytes(body)
+
+        return self._call(f"download {path}", fetch)
+
+    def list_predictions(self, task_id: int) -> list[dict]:
+        """The task's predictions, whole (``result``, ``score``, ``model_version``, ...)."""
+        return _plain(self._call(f"list predictions of task {task_id}", self._sdk.predictions.list, task=task_id))
+
+    def list_ml_backends(self, project_id: int) -> list[dict]:
+        return _plain(self._call(f"list ML backends of project {project_id}", self._sdk.ml.list, project=project_id))
+
+    def create_ml_backend(self, project_id: int, url: str, title: str, **fields: Any) -> dict:
+        """Connect an ML backend (the server calls its /health and /setup first); ``fields`` as the API takes them
+        (``is_interactive``, ``auth_method="BASIC_AUTH"``, ``basic_auth_user``, ``basic_auth_pass``, ...).
+
+        Label Studio also creates a webhook to ``<url>/webhook`` for all events (see ``list_webhooks``).
+        """
+        created = self._call(f"connect ML backend {url} to project {project_id}", self._sdk.ml.create,
+                             idempotent=False, project=project_id, url=url, title=title, **fields)
+        return _plain(created)
+
+    def update_ml_backend(self, backend_id: int, **fields: Any) -> dict:
+        return _plain(self._call(f"update ML backend {backend_id}", self._sdk.ml.update, backend_id, **fields))
+
+    def list_webhooks(self, project_id: int) -> list[dict]:
+        return _plain(self._call(f"list webhooks of project {project_id}", self._sdk.webhooks.list,
+                                 project=str(project_id)))
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Only for the webhook Label Studio itself adds with an ML backend; nothing else of ours deletes."""
+        self._call(f"delete webhook {webhook_id}", self._sdk.webhooks.delete, webhook_id)
+
+    def retrieve_predictions(self, project_id: int, task_ids: Iterable[int] | None = None) -> None:
+        """Ask the project's ML backend for predictions of ``task_ids`` (all tasks when None), as the Data
+        Manager's "Retrieve Predictions" action does; tasks that hold the backend's current version are skipped."""
+        ids = None if task_ids is None else [int(task_id) for task_id in task_ids]
+        selected = {"all": True, "excluded": []} if ids is None else {"all": False, "included": ids}
+        self._call(f"retrieve predictions for project {project_id}", self._sdk.actions.create,
+                   id="retrieve_tasks_predictions", project=project_id, selected_items=selected)
