@@ -182,3 +182,57 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
     assert summary["stages"] == {"agreed": 2, "refined": 8, "unrefined": 0, "not_annotated": 0}
     assert summary["label_counts"] == {"0": 2, "1": 3, "2": 5, ">2": 0}
     assert label_studio.api_key not in capsys.readouterr().out
+
+
+def test_simulated_annotators_drive_every_stage(label_studio, ls_client, catalogue_csv, tmp_path):
+    """What `make demo --simulate` does: simulated people, then the three commands, twice over (idempotent)."""
+    import random
+
+    from multilabelfy.simulate import expert_result, simulate_annotation, simulate_refinement
+
+    catalogue = from_csv(catalogue_csv)
+    template = resources.files("multilabelfy.project_templates").joinpath("annotation.xml").read_text()
+    project = ls_client.create_project("simulated stages", template)
+    ls_client.set_overlap(project["id"], 2)
+    rng = random.Random(1)
+    tasks = []
+    for position in range(12):
+        proposals = rng.sample(range(10), 5)
+        probs = sorted((rng.random() for _ in proposals), reverse=True)
+        probs = [p / sum(probs) for p in probs]
+        tasks.append({"data": build_task_data(f"https://example.org/{position}.jpg", f"sim{position}", proposals[0],
+                                              proposals, catalogue,
+                                              extra={"position": position, "proposal_probs": probs})})
+    ls_client.import_tasks(project["id"], tasks, progress=False)
+
+    annotators = ["s1@sim.test", "s2@sim.test", "s3@sim.test"]
+    assert simulate_annotation(ls_client, [project["id"]], annotators, seed=3) == 24
+    assert simulate_annotation(ls_client, [project["id"]], annotators, seed=3) == 0
+    for task in ls_client.iter_tasks(project["id"]):
+        assert len({a["completed_by"] for a in task["annotations"]}) == 2
+
+    analysis = tmp_path / "analysis"
+    assert command(label_studio, "disagreements", "--project", str(project["id"]), "--out", str(analysis),
+                   "--catalogue", str(catalogue_csv), "--no-progress") == 0
+    summary = json.loads((analysis / "summary.json").read_text())
+    assert summary["agreed"] + summary["needs_refinement"] == 12 and summary["needs_refinement"] > 0
+    assert command(label_studio, "spawn-refinement", "--from", str(analysis), "--annotators", "x1@sim.test",
+                   "--catalogue", str(catalogue_csv), "--no-progress") == 0
+    (refinement,) = json.loads((analysis / "refinement.json").read_text())["projects"]
+    assert simulate_refinement(ls_client, [refinement["project"]]) == summary["needs_refinement"]
+    assert simulate_refinement(ls_client, [refinement["project"]]) == 0
+    final = tmp_path / "final"
+    assert command(label_studio, "finalize", "--annotation", str(analysis), "--refinement",
+                   str(refinement["project"]), "--out", str(final), "--catalogue", str(catalogue_csv)) == 0
+    labels = json.loads((final / "labels.json").read_text())
+    assert len(labels) == 12 and all(isinstance(s, list) for s in labels)
+    # the experts' refinements are what expert_result says for each image
+    decisions = {r["image_id"]: r for r in pq.read_table(analysis / "decisions.parquet").to_pylist()}
+    for position, task in enumerate(tasks):
+        data = task["data"]
+        if decisions[data["image_id"]]["decision"] == "NEEDS_REFINEMENT":
+            ids = [c for item in expert_result(data) if item["from_name"].startswith("group_")
+                   for c in item["value"]["choices"]]
+            assert labels[position] == sorted(catalogue.index_of(c) for c in ids)
+        else:
+            assert labels[position] == decisions[data["image_id"]]["agreed_labels"]
