@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the server's local-files document root, for local images "
                              "(default: $LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT)")
     parser.add_argument("--chunk-size", type=int, default=500, help="tasks per import request (default: %(default)s)")
+    parser.add_argument("--priority", default=None, metavar="RANKING",
+                        help="ranking from `multilabelfy audit suspects`: its wrong/incomplete suspects come first, "
+                             "in rank order (with --batches, in the first batch)")
+    parser.add_argument("--priority-top", type=int, default=None, metavar="N",
+                        help="with --priority: only the first N suspects go into the project(s) (a priority batch)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from multilabelfy.proposals.store import read_proposals
 
     proposals = read_proposals(args.proposals)
+    if args.priority:
+        from multilabelfy.audit.suspects import prioritise, read_ranking
+
+        proposals = prioritise(proposals, read_ranking(args.priority), args.priority_top)
     exemplars = read_exemplars(args.exemplars) if args.exemplars else None
     catalogue = load_catalogue(args.catalogue)
     client = LabelStudioClient.from_env(args.url, args.api_key)

@@ -178,3 +178,22 @@ def test_duplicates_bad_input(small_split, capsys):
     assert "is a file" in capsys.readouterr().err
     assert cli.main(["audit", "duplicates", str(small_split / "nope"), "--no-embeddings", "--out", "o"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_create_project_takes_the_suspects_first(tmp_path, monkeypatch):
+    """The create-project wiring (--priority, --priority-top), with Label Studio replaced by a recorder."""
+    from multilabelfy.annotation import project
+    from multilabelfy.labelstudio import client
+
+    proposals = _proposals(tmp_path, ROWS)
+    assert cli.main(["audit", "suspects", "--proposals", str(proposals), "--out", str(tmp_path / "s.csv")]) == 0
+    seen = []
+    monkeypatch.setattr(client.LabelStudioClient, "from_env", staticmethod(lambda url, key: None))
+    monkeypatch.setattr(project, "create_annotation_projects", lambda c, rows, *a, **k: seen.append(rows) or [])
+    base = ["create-project", "--proposals", str(proposals), "--title", "t", "--priority", str(tmp_path / "s.csv")]
+    assert cli.main(base) == 0
+    assert seen[0]["image_id"].tolist()[:5] == ["img49", "img6", "img7", "img8", "img9"] and len(seen[0]) == len(ROWS)
+    assert cli.main(base + ["--priority-top", "2"]) == 0
+    assert seen[1]["image_id"].tolist() == ["img49", "img6"]
+    pd.read_csv(tmp_path / "s.csv").assign(image_id="elsewhere").to_csv(tmp_path / "other.csv", index=False)
+    assert cli.main(base[:-1] + [str(tmp_path / "other.csv")]) == 2 and len(seen) == 2

@@ -181,6 +181,13 @@ def test_exact_search_matches_brute_force_with_small_blocks(monkeypatch):
     np.fill_diagonal(s, -np.inf)
     assert np.array_equal(indices, np.argsort(-s, axis=1, kind="stable")[:, :5])
     assert np.allclose(sims, np.take_along_axis(s, indices, axis=1))
+    # with a bar, only neighbours above it, the rest -1 / -inf
+    bar = float(np.quantile(s[np.isfinite(s)], 0.995))
+    high_indices, high_sims = dup.nearest_neighbours(x, 5, "exact", min_similarity=bar)
+    passed = sims >= bar
+    assert passed.any() and (~passed).any()
+    assert np.array_equal(high_indices, np.where(passed, indices, -1))
+    assert np.allclose(high_sims[passed], sims[passed]) and np.isneginf(high_sims[~passed]).all()
 
 
 def test_faiss_index_finds_planted_near_duplicates():

@@ -71,6 +71,17 @@ def test_priority_selection_and_order():
         suspects.priority_image_ids(table, kinds=("bad",))
 
 
+def test_prioritise_proposals_rows():
+    table = suspects.rank_label_issues(INDICES, PROBS, LABELS, 3, IDS)
+    proposals = pd.DataFrame({"image_id": IDS, "position": range(8)})
+    assert suspects.prioritise(proposals, table)["image_id"].tolist() == \
+        ["img2", "img3", "img0", "img1", "img4", "img5", "img6", "img7"]
+    assert suspects.prioritise(proposals, table, top=1)["position"].tolist() == [2]
+    assert suspects.prioritise(proposals, table, top=0).empty
+    with pytest.raises(UserError, match="names none of the proposals' images"):
+        suspects.prioritise(proposals.assign(image_id=[f"other{i}" for i in range(8)]), table)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_ranking_round_trip(tmp_path, suffix):
     table = suspects.add_class_names(suspects.rank_label_issues(INDICES, PROBS, LABELS, 3, IDS), ["a", "b", "c"])

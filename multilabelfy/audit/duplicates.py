@@ -243,14 +243,16 @@ def _faiss():
 
 
 def nearest_neighbours(embeddings: np.ndarray, neighbours: int = DEFAULT_NEIGHBOURS, method: str = "auto",
-                       nprobe: int = 16, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                       min_similarity: float = -np.inf, nprobe: int = 16,
+                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each vector's ``neighbours`` most similar other vectors by inner product (cosine for unit vectors).
 
     ``embeddings``: float32 (N, D). Returns ``(indices int64 (N, m), similarities float32 (N, m))``, m =
-    min(neighbours, N - 1), most similar first; -1 / -inf where an approximate index found fewer.
-    ``method``: ``"exact"`` (blocked matrix products, memory about 256 MiB beyond the vectors), ``"faiss"``
-    (an IVF-flat index: about 4·√N lists, ``nprobe`` of them searched per query), or ``"auto"`` (faiss above
-    ``EXACT_SEARCH_LIMIT`` vectors when installed, else exact).
+    min(neighbours, N - 1), most similar first; -1 / -inf where fewer were found (an approximate index, or
+    neighbours below ``min_similarity``, which the exact search skips early: far cheaper than ranking them).
+    ``method``: ``"exact"`` (blocked matrix products; beyond the vectors, about ``_BLOCK_BYTES`` = 256 MiB for a
+    block of similarities and its bookkeeping), ``"faiss"`` (an IVF-flat index: about 4·√N lists, ``nprobe`` of
+    them searched per query), or ``"auto"`` (faiss above ``EXACT_SEARCH_LIMIT`` vectors when installed, else exact).
     """
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     n = len(x)
@@ -260,18 +262,32 @@ def nearest_neighbours(embeddings: np.ndarray, neighbours: int = DEFAULT_NEIGHBO
     if method == "auto":
         method = "faiss" if n > EXACT_SEARCH_LIMIT and _faiss() is not None else "exact"
     if method == "faiss":
-        return _faiss_search(x, m, nprobe, progress)
+        indices, sims = _faiss_search(x, m, nprobe, progress)
+        below = sims < min_similarity
+        return np.where(below, -1, indices), np.where(below, -np.inf, sims).astype(np.float32)
     if method != "exact":
         raise ValueError(f"unknown search method {method!r}; use auto, exact or faiss")
-    rows = max(1, min(n, _BLOCK_BYTES // (4 * n)))
-    indices = np.empty((n, m), np.int64)
-    sims = np.empty((n, m), np.float32)
+    # 12 bytes per similarity: the float32 block and, in the worst case, int64 partition indices
+    rows = max(1, min(n, _BLOCK_BYTES // (12 * n)))
+    indices = np.full((n, m), -1, np.int64)
+    sims = np.full((n, m), -np.inf, np.float32)
     for start in tqdm(range(0, n, rows), desc="nearest neighbours", unit="block", disable=not progress):
         block = x[start:start + rows] @ x.T
         block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf  # not its own neighbour
-        top = np.argpartition(-block, m - 1, axis=1)[:, :m]
+        if np.isfinite(min_similarity):
+            # few pairs pass a high bar: sort only those, per row
+            r, c = np.nonzero(block >= min_similarity)
+            values = block[r, c]
+            order = np.lexsort((c, -values, r))
+            r, c, values = r[order], c[order], values[order]
+            rank = np.arange(len(r)) - np.searchsorted(r, r)
+            keep = rank < m
+            indices[start + r[keep], rank[keep]] = c[keep]
+            sims[start + r[keep], rank[keep]] = values[keep]
+            continue
+        top = np.argpartition(block, n - m, axis=1)[:, n - m:]
         top_sims = np.take_along_axis(block, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
+        order = np.lexsort((top, -top_sims), axis=1)
         indices[start:start + rows] = np.take_along_axis(top, order, axis=1)
         sims[start:start + rows] = np.take_along_axis(top_sims, order, axis=1)
     return indices, sims
@@ -312,8 +328,8 @@ def embedding_pairs(embeddings: np.ndarray, min_cosine: float = DEFAULT_MIN_COSI
                     progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of images whose embeddings have cosine similarity >= ``min_cosine``, among each image's
     ``neighbours`` nearest (``nearest_neighbours``; a group larger than that is still joined through chains)."""
-    indices, sims = nearest_neighbours(embeddings, neighbours, method, progress=progress)
-    rows, cols = np.nonzero((sims >= min_cosine) & (indices >= 0))
+    indices, sims = nearest_neighbours(embeddings, neighbours, method, min_similarity=min_cosine, progress=progress)
+    rows, cols = np.nonzero(indices >= 0)
     return _unique_pairs(rows, indices[rows, cols], len(embeddings))
 
 

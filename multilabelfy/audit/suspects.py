@@ -174,6 +174,25 @@ def order_by_priority(image_ids: Sequence[str], ranking: pd.DataFrame, top: int 
     return first + [i for i in image_ids if i not in chosen]
 
 
+def prioritise(proposals: pd.DataFrame, ranking: pd.DataFrame, top: int | None = None,
+               kinds: Sequence[str] = ("wrong", "incomplete")) -> pd.DataFrame:
+    """Proposals rows (any table with ``image_id``) with the ranking's suspects first, in rank order.
+
+    ``top`` ``None``: every row, suspects first, the rest in their order; ``top`` N: only the first N suspects
+    (a priority batch). Raises ``UserError`` when the ranking names none of these images (another dataset).
+    """
+    ids = proposals["image_id"].astype(str).tolist()
+    first = order_by_priority(ids, ranking, top, kinds)
+    chosen = set(priority_image_ids(ranking, top, kinds))
+    if chosen and not chosen & set(ids):
+        raise UserError("the priority ranking names none of the proposals' images; pass the ranking made from "
+                        "these proposals (`multilabelfy audit suspects`)")
+    if top is not None:
+        first = [i for i in first if i in chosen]
+    position = {image_id: row for row, image_id in enumerate(ids)}
+    return proposals.iloc[[position[i] for i in first]].reset_index(drop=True)
+
+
 def add_class_names(ranking: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """A copy with ``label_name``, ``top1_name`` and ``suggested_name`` columns beside the class indices."""
     table = ranking.copy()
