@@ -10,6 +10,23 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _temp_beside(path: Path, prefix: str, suffix: str) -> str:
+    """A new empty file in ``path``'s folder, with the permissions an ordinary ``open`` would give it.
+
+    (mkstemp makes files 0600; outputs such as reports are meant to be shared like any other file.)
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return tmp_name
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
@@ -18,8 +35,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = _temp_beside(path, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with open(tmp_name, mode, **open_kwargs) as handle:
             yield handle
@@ -40,8 +56,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = _temp_beside(path, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
     try:
         yield Path(tmp_name)
         os.replace(tmp_name, path)
