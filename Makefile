@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean
+.PHONY: install test demo chromium clean
 
 install: $(STAMP)
 
@@ -16,8 +16,19 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
 	touch $@
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium through playwright (which never downloads a browser here).
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Photos, real proposals (offline EfficientNet-Lite0), a local Label Studio and the annotation project;
+# prints the URL and login and stays up until Ctrl-C.
+demo: install
+	$(BIN)/multilabelfy demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

