@@ -96,6 +96,10 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
                 ls_client.create_annotation(task_ids[image_id], result_for(data, choice, comment),
                                             completed_by=users[who])
 
+    # a draft (the admin started "agreed" but did not submit) is counted, never used
+    agreed_data = tasks[list(CASES).index("agreed")]["data"]
+    ls_client.create_draft(task_ids["agreed"], result_for(agreed_data, ["c2"], ""))
+
     # --- stage 3 ---------------------------------------------------------------------------------------------
     analysis = tmp_path / "analysis"
     project_ids = ",".join(str(project["id"]) for project in projects)
@@ -106,7 +110,7 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
     for image_id, (_, _, reasons) in CASES.items():
         assert decisions[image_id]["reasons"] == reasons, image_id
         assert decisions[image_id]["decision"] == ("AGREED" if not reasons else "NEEDS_REFINEMENT")
-    assert decisions["agreed"]["agreed_labels"] == [0, 1]
+    assert decisions["agreed"]["agreed_labels"] == [0, 1] and decisions["agreed"]["drafts"] == 1
     assert decisions["twice"]["agreed_labels"] == [3] and decisions["twice"]["superseded"] == 1
     assert decisions["skip"]["skipped_by"] == ["u2@e2e.test"]
     assert decisions["differ"]["comments"] == ["u2@e2e.test: also a c2"]
@@ -114,6 +118,7 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
     assert (summary["images"], summary["agreed"], summary["needs_refinement"]) == (10, 2, 8)
     assert summary["required_annotators"] == 2 and summary["source"]["titles"] == batch_titles
     assert summary["annotations"]["skipped"] == 3 and summary["annotations"]["labels_outside_proposals"] == 1
+    assert summary["annotations"]["drafts"] == 1 and summary["annotations"]["superseded"] == 1
     assert [(b["batch"], b["images"], b["agreed"]) for b in summary["per_batch"]] == [
         (batch_titles[0], 5, 1), (batch_titles[1], 5, 1)]
 

@@ -286,6 +286,22 @@ class LabelStudioClient:
                              result=result, model_version=model_version, idempotent=False, **fields)
         return _plain(created)
 
+    def create_draft(self, task_id: int, result: list[dict]) -> dict:
+        """Save a draft (work not yet submitted) as this client's user, as the UI does while someone annotates.
+
+        The SDK has no call for drafts; its HTTP client posts to ``/api/tasks/<id>/drafts``.
+        """
+        from label_studio_sdk.core.api_error import ApiError
+
+        def post() -> dict:
+            response = self._sdk._client_wrapper.httpx_client.request(
+                f"api/tasks/{task_id}/drafts", method="POST", json={"result": result, "lead_time": 1.0})
+            if response.status_code >= 300:
+                raise ApiError(status_code=response.status_code, body=response.text[:300])
+            return response.json()
+
+        return self._call(f"save a draft of task {task_id}", post, idempotent=False)
+
     # --- exports ------------------------------------------------------------------------------------------------
 
     def export_snapshot(self, project_id: int, path: str | os.PathLike, title: str = "multilabelfy snapshot",
