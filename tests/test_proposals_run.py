@@ -137,3 +137,40 @@ def test_cli_missing_dataset_and_unknown_label(tmp_path, capsys):
     pd.DataFrame({"image": ["a.jpg"], "label": ["n12345678"]}).to_csv(tmp_path / "m.csv", index=False)
     assert cli.main(["propose", str(tmp_path / "m.csv"), "--model", "test_resnet", "--out", str(tmp_path / "p")]) == 2
     assert "row 1: label 'n12345678' is neither a class index" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkilled_process_resumes_without_recomputing_finished_chunks(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    (tmp_path / "data" / "n02123045").mkdir(parents=True)
+    for i in range(24):
+        Image.new("RGB", (32, 32), (i, 2 * i, 255 - i)).save(tmp_path / "data" / "n02123045" / f"{i:03d}.png")
+    out = tmp_path / "p.parquet"
+    argv = ["propose", str(tmp_path / "data"), "--model", "test_resnet", "--weights", "random", "--top-k", "3",
+            "--out", str(out), "--workers", "0", "--batch-size", "2", "--chunk-size", "2", "--no-progress"]
+    process = subprocess.Popen([sys.executable, "-m", "multilabelfy.scripts.cli", *argv],
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    parts = store.parts_dir(out)
+    deadline = time.monotonic() + 120
+    while not (parts.is_dir() and len(store.done_chunks(parts)) >= 2) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(store.done_chunks(parts))
+    assert 2 <= done < 12 and not out.exists()
+
+    catalogue = load_catalogue()
+    records = read_dataset(tmp_path / "data", catalogue)
+    summary = run_proposals(records, create_classifier("test_resnet", RANDOM), catalogue, out, top_k=3,
+                            batch_size=2, workers=0, chunk_size=2, progress=False)
+    assert summary.computed == 24 - 2 * done and summary.proposed == 24
+    table = store.read_proposals(out)
+    assert table.position.tolist() == list(range(24)) and not parts.exists()
