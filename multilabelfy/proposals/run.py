@@ -22,7 +22,7 @@ from multilabelfy.dataset import ImageBatch, ImageDataset, ImageRecord, collate_
 from multilabelfy.errors import UserError
 from multilabelfy.models import Classifier
 from multilabelfy.proposals import store
-from multilabelfy.proposals.distributed import Shard, current_shard
+from multilabelfy.proposals.distributed import current_shard
 from multilabelfy.proposals.engine import TopK, TopKEngine
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ def run_proposals(
     shard.barrier()
     store.check_run_card(parts, card)
     chunks = range((len(records) + chunk_size - 1) // chunk_size)
-    pending = [c for c in chunks if c not in store.done_chunks(parts)]
+    done = store.done_chunks(parts)
+    pending = [c for c in chunks if c not in done]
     shard.barrier()  # every process listed the same finished chunks before anyone writes new ones
     if pending and len(pending) < len(chunks) and shard.is_main:
         log.info("resuming: %d of %d chunks already done in %s", len(chunks) - len(pending), len(chunks), parts)
