@@ -23,6 +23,13 @@ def test_offline_lite0_knows_chelsea_is_a_cat(lite0, photo_dataset):
     assert top.probs[0, 0] == pytest.approx(0.40, abs=0.05)
 
 
+def test_offline_lite0_holds_the_packages_tensors_in_order(lite0, lite0_weights):
+    source = list(torch.load(lite0_weights, map_location="cpu", weights_only=True).values())
+    loaded = list(lite0.model.state_dict().values())
+    assert len(source) == len(loaded) == 296
+    assert all(torch.equal(a, b) for a, b in zip(source, loaded))
+
+
 def test_classifier_carries_the_models_eval_transform(lite0):
     assert lite0.num_classes == 1000 and lite0.weights == OFFLINE_LITE0 and not lite0.model.training
     pixels = lite0.transform(Image.new("RGB", (451, 300)))
