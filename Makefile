@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo chromium clean
+.PHONY: install test demo chromium clean backend load-backend
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ chromium:
 # prints the URL and login and stays up until Ctrl-C.
 demo: install
 	$(BIN)/multilabelfy demo
+
+# The ML backend under gunicorn on 127.0.0.1:9090 (settings from the environment: ml_backend/README.md),
+# and its load test (loopback only; prints requests/s, latency percentiles, errors and worker memory).
+backend: install
+	$(BIN)/python -m multilabelfy.ml_backend._wsgi
+
+load-backend: install
+	$(BIN)/python benchmarks/load_backend.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -61,7 +61,7 @@ class BackendConfig:
     device: str | None = None  # None: CUDA when available, else the CPU
     batch_size: int = 32  # images per forward pass, and tasks read per step of a large /predict
     catalogue: str | None = None  # None: ImageNet-1k; else a catalogue CSV (multilabelfy.catalogue)
-    exemplars: Path | None = None  # JSON {class id: [exemplar image URLs]} for the options of tasks we fill in
+    exemplars: Path | None = None  # `multilabelfy exemplars` JSON, shown in the options of tasks we fill in
     precheck: PrecheckRule = PrecheckRule("none")
     document_root: Path | None = None  # Label Studio's LOCAL_FILES_DOCUMENT_ROOT, when it is on this machine
     label_studio_url: str = "http://localhost:8080"
@@ -121,7 +121,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> BackendConfig:
         raise UserError(f"TOP_K={top_k}: the annotation template shows at most {MAX_PROPOSALS} proposals")
     exemplars = text("EXEMPLARS")
     if exemplars and not os.path.isfile(exemplars):
-        raise UserError(f"EXEMPLARS={exemplars} is not a file; pass a JSON file of class id -> exemplar URLs")
+        raise UserError(f"EXEMPLARS={exemplars} is not a file; pass the JSON `multilabelfy exemplars` writes")
     return BackendConfig(
         model_name=text("MODEL_NAME", BackendConfig.model_name),
         weights=weights,

@@ -14,15 +14,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import PIL
 import PIL.Image
 import requests
 
+from multilabelfy.dataset import load_image
+
 LOCAL_FILES_PREFIX = "/data/local-files/"
-MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger downloads are refused rather than held in memory
-HTTP_TIMEOUT = (5, 30)  # connect, read seconds
 
 # Downloads a Label Studio-served path or URL with the API key, returning the body.
 LabelStudioFetch = Callable[[str], bytes]
@@ -60,20 +60,19 @@ class ImageReader:
                 raise ImageError(
                     f"image {url}: unsupported URL; use a Label Studio local-files or upload URL, or http(s)"
                 )
-            return _decode(url, _download(url))
+            return _open(url, url)  # another host: downloaded without credentials
         if path.startswith(LOCAL_FILES_PREFIX) and self.document_root is not None:
-            return _decode(url, self._read_local_file(url, path))
+            return _open(url, self._local_file(url, path))
         if self.fetch_from_label_studio is None:
             raise ImageError(
                 f"image {url} is served by Label Studio: set LABEL_STUDIO_API_KEY (or LOCAL_FILES_DOCUMENT_ROOT "
                 f"for local files) so that the backend can read it"
             )
         try:
-            return _decode(url, self.fetch_from_label_studio(path))
-        except ImageError:
-            raise
+            body = self.fetch_from_label_studio(path)
         except Exception as error:  # client errors of many kinds: all mean "not readable from Label Studio"
             raise ImageError(f"image {url} could not be downloaded from Label Studio ({_reason(error)})") from None
+        return _open(url, body)
 
     def _server_path(self, url: str) -> str | None:
         """The path-and-query on the Label Studio server, or None for a URL elsewhere."""
@@ -83,44 +82,31 @@ class ImageReader:
             return url[len(self.label_studio_url):]
         return None
 
-    def _read_local_file(self, url: str, path: str) -> bytes:
+    def _local_file(self, url: str, path: str) -> str:
         relative = parse_qs(urlsplit(path).query).get("d", [""])[0]
         if not relative:
             raise ImageError(f"image {url}: a local-files URL needs ?d=<path under the document root>")
-        candidate = (self.document_root / unquote(relative).lstrip("/")).resolve()
+        candidate = (self.document_root / relative.lstrip("/")).resolve()  # parse_qs has unquoted it
         # The same rule as Label Studio's: nothing outside the document root is served.
         if not candidate.is_relative_to(self.document_root):
             raise ImageError(f"image {url} points outside LOCAL_FILES_DOCUMENT_ROOT; fix the task's image URL")
-        try:
-            if candidate.stat().st_size > MAX_IMAGE_BYTES:
-                raise ImageError(f"image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB")
-            return candidate.read_bytes()
-        except OSError as error:
+        if not candidate.is_file():
             raise ImageError(
-                f"image {url} is not readable at {candidate} ({error.strerror or _reason(error)}); is "
-                f"LOCAL_FILES_DOCUMENT_ROOT the same folder as Label Studio's?"
-            ) from None
+                f"image {url} is not readable at {candidate} (no such file); is LOCAL_FILES_DOCUMENT_ROOT the same "
+                f"folder as Label Studio's?"
+            )
+        return str(candidate)
 
 
-def _download(url: str) -> bytes:
+def _open(url: str, source: str | bytes) -> PIL.Image.Image:
+    """Decode ``source`` (a path, an http(s) URL or downloaded bytes) as RGB; failures become ``ImageError``."""
     try:
-        with requests.get(url, timeout=HTTP_TIMEOUT, stream=True) as response:
-            response.raise_for_status()
-            body = bytearray()
-            for chunk in response.iter_content(1 << 16):
-                body.extend(chunk)
-                if len(body) > MAX_IMAGE_BYTES:
-                    raise ImageError(f"image {url} is larger than {MAX_IMAGE_BYTES >> 20} MiB")
-            return bytes(body)
+        if isinstance(source, bytes):
+            with PIL.Image.open(io.BytesIO(source)) as opened:
+                return opened.convert("RGB")  # convert() decodes all: a truncated file fails here
+        return load_image(source)
     except requests.RequestException as error:
         raise ImageError(f"image {url} could not be downloaded ({_reason(error)})") from None
-
-
-def _decode(url: str, body: bytes) -> PIL.Image.Image:
-    try:
-        image = PIL.Image.open(io.BytesIO(body))
-        image.load()  # decode now, so that a truncated file fails here and not in the model's transform
-        return image.convert("RGB")
     except PIL.UnidentifiedImageError:
         raise ImageError(f"image {url} is not an image file PIL can read; fix or replace the file") from None
     except (OSError, PIL.Image.DecompressionBombError, ValueError) as error:
@@ -130,4 +116,3 @@ def _decode(url: str, body: bytes) -> PIL.Image.Image:
 def _reason(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-

@@ -7,13 +7,12 @@ worker); every request's model object only points at it, which keeps /setup fast
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
+from multilabelfy.annotation.project import ImageLinker, read_exemplars
 from multilabelfy.catalogue import Catalogue, load_catalogue
 from multilabelfy.errors import UserError
 from multilabelfy.labelstudio.client import LabelStudioClient
@@ -73,7 +72,7 @@ def load_runtime(config: BackendConfig) -> Runtime:
             f"model {config.model_name} has {engine.classifier.num_classes} classes but catalogue {catalogue.source} "
             f"has {len(catalogue)}; set CATALOGUE to the model's class list"
         )
-    return Runtime(config=config, engine=engine, catalogue=catalogue, exemplars=_read_exemplars(config.exemplars))
+    return Runtime(config=config, engine=engine, catalogue=catalogue, exemplars=_read_exemplars(config))
 
 
 @lru_cache(maxsize=None)
@@ -83,15 +82,12 @@ def _load_engine(model_name: str, weights: str, top_k: int, device: str | None, 
     return TopKEngine(create_classifier(model_name, weights), top_k=top_k, device=device, batch_size=batch_size)
 
 
-def _read_exemplars(path: Path | None) -> dict[str, list[str]]:
-    if path is None:
+def _read_exemplars(config: BackendConfig) -> dict[str, list[str]]:
+    """The EXEMPLARS file (``multilabelfy exemplars`` output) with its images as URLs, as create-project links them."""
+    if config.exemplars is None:
         return {}
-    try:
-        exemplars = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"EXEMPLARS={path} is not readable JSON ({type(error).__name__}); fix or unset it") from None
-    if not isinstance(exemplars, dict) or not all(
-        isinstance(urls, list) and all(isinstance(url, str) for url in urls) for urls in exemplars.values()
-    ):
-        raise UserError(f"EXEMPLARS={path} must map each class id to a list of image URLs")
-    return exemplars
+    linker = ImageLinker(config.document_root)
+    return {
+        class_id: [linker.url(image, f"exemplar {image} of class {class_id} in EXEMPLARS") for image in images]
+        for class_id, images in read_exemplars(config.exemplars).items()
+    }

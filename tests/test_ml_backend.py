@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
+import json
 import logging
 import multiprocessing
 import threading
@@ -158,7 +159,9 @@ def test_broken_images_and_failed_downloads_are_image_errors(tmp_path):
 @pytest.fixture(scope="module")
 def backend_config(photo_dataset, tmp_path_factory) -> BackendConfig:
     exemplars = tmp_path_factory.mktemp("exemplars") / "exemplars.json"
-    exemplars.write_text(f'{{"{TABBY}": ["/data/local-files/?d=ex/tabby1.jpg"]}}', encoding="utf-8")
+    # As `multilabelfy exemplars` writes them: URLs, or paths that become local-files URLs under the document root.
+    exemplars.write_text(json.dumps({TABBY: ["/data/local-files/?d=ex/tabby1.jpg",
+                                             str(photo_dataset / "n02123045" / "chelsea.png")]}), encoding="utf-8")
     return BackendConfig(weights=OFFLINE_LITE0, device="cpu", batch_size=2, document_root=photo_dataset,
                          exemplars=exemplars)
 
@@ -220,6 +223,7 @@ def test_each_kind_of_task_gets_its_prediction_and_a_bad_one_fails_alone(make_ba
     assert len(written["proposals"]) == 20 and written["proposals"][:3] == [TABBY, TIGER_CAT, EGYPTIAN_CAT]
     assert [len(written[g]) for g in template.GROUPS] == [5, 5, 5, 5]
     assert "tabby1.jpg" in written["group_1"][0]["html"]  # exemplars from EXEMPLARS
+    assert 'src="/data/local-files/?d=n02123045/chelsea.png"' in written["group_1"][0]["html"]
     assert written["batch"] == "b1" and written["original_label"] == TABBY and written["image_id"] == "4"
     assert len(written["proposal_probs"]) == 20 and written["proposal_probs"][0] == pytest.approx(results[3]["score"])
     assert results[3]["result"] == template.prediction_result([TABBY], written)
