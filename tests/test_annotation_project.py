@@ -193,3 +193,18 @@ def test_cli_prints_urls_and_bad_input_creates_nothing(ls_client, label_studio, 
     hints = sorted(t["data"]["original_label_hint"] for t in ls_client.iter_tasks(project["id"]))
     assert hints == ["Dataset label: espresso", "Dataset label: tabby"]
     assert label_studio.api_key not in out
+
+
+@pytest.mark.label_studio
+def test_a_foreign_project_with_the_same_title_is_left_alone(ls_client, label_studio, photo_files, catalogue,
+                                                             tmp_path):
+    folder, images, exemplar = photo_files
+    proposals = write_proposals(tmp_path / "p.parquet", images[:2], [281, 967])
+    title = f"foreign {uuid.uuid4().hex[:6]}"
+    foreign = ls_client.create_project(
+        title, '<View><Image name="img" value="$img"/><Choices name="c" toName="img"><Choice value="a"/>'
+               '<Choice value="b"/></Choices></View>')
+    with pytest.raises(UserError, match="not a Multilabelfy annotation project"):
+        create_annotation_projects(ls_client, proposals, catalogue, title,
+                                   document_root=label_studio.document_root, progress=False)
+    assert list(ls_client.iter_tasks(foreign["id"])) == []

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from multilabelfy.annotation.tasks import build_task_data
+from multilabelfy.annotation.tasks import GROUPS, build_task_data
 from multilabelfy.catalogue import Catalogue
 from multilabelfy.errors import UserError
 from multilabelfy.labelstudio.client import LabelStudioClient
@@ -203,9 +203,17 @@ def create_annotation_projects(
     folders = linker.storage_folders()
     config = annotation_template()
 
+    existing = {batch_title: client.find_project(batch_title) for batch_title in titles}
+    for batch_title, project in existing.items():
+        if project is not None and not all(f'name="{group}"' in project.get("label_config", "") for group in GROUPS):
+            raise UserError(
+                f"Label Studio project {project['id']} is titled {batch_title!r} but is not a Multilabelfy annotation "
+                "project (its labeling config lacks the proposal groups); choose another --title"
+            )
+
     outcomes = []
     for batch_title, batch in zip(titles, split_batches(items, batches)):
-        project = client.find_project(batch_title)
+        project = existing[batch_title]
         created = project is None
         if created:
             project = client.create_project(

@@ -32,7 +32,7 @@ NONE_OF_THESE_HOTKEY = "n"
 
 def _option_html(rank: int, info, exemplar_urls: Sequence[str]) -> str:
     """A choice's label: rank, name, the other synonyms, the definition on hover, the exemplar strip."""
-    name, others = info.synonyms[0] if info.synonyms else info.id, info.synonyms[1:]
+    name, others = info.name, info.synonyms[1:]
     parts = [
         f'<span class="mlf-option" title="{html.escape(info.definition)}">',
         f'<span class="mlf-rank">{rank}</span> <b class="mlf-name">{html.escape(name)}</b>',
