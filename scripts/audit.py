@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     sub = commands.add_parser("duplicates", help="exact and near duplicate images, within a split and across two")
     sub.add_argument("dataset", help="folder of class subfolders or a .csv/.parquet manifest")
-    sub.add_argument("--against", help="a second split (e.g. train) to search for copies of DATASET's images")
+    sub.add_argument("--against", help="a second split (e.g. train) to search for copies of DATASET's images; "
+                                       "the outputs name each split by its folder or manifest name")
     sub.add_argument("--out", required=True, help="folder for pairs.csv, groups.csv, summary.json, index.html")
     sub.add_argument("--cross-only", action="store_true", help="with --against: only pairs across the two splits")
     sub.add_argument("--model", help="timm model for the embeddings, e.g. efficientnet_lite0")
@@ -138,7 +139,10 @@ def _duplicates(args) -> int:
         from multilabelfy.models import create_classifier
 
         classifier = create_classifier(args.model, args.weights)
-    splits = [("dataset", args.dataset)] + ([("against", args.against)] if args.against else [])
+    splits = [(_split_name(args.dataset, "dataset"), args.dataset)]
+    if args.against:
+        other = _split_name(args.against, "against")
+        splits.append((other if other != splits[0][0] else "against", args.against))
     fingerprints = dup.Fingerprints.concat([
         dup.fingerprint_records(read_dataset(path, catalogue), name, classifier, args.batch_size, args.workers,
                                 args.device, progress=not args.no_progress)
@@ -151,6 +155,13 @@ def _duplicates(args) -> int:
           f"{summary['images_in_groups']} of {summary['images']} images; {summary['conflicting_groups']} with "
           f"conflicting labels, {summary['cross_split_groups']} across splits; {summary['unreadable']} unreadable")
     return 0
+
+
+def _split_name(path: str, default: str) -> str:
+    """A split's name in the outputs: its folder or manifest name (``val``, ``train``), else ``default``."""
+    from pathlib import Path
+
+    return Path(path).resolve().stem or default
 
 
 def _classes(args) -> int:

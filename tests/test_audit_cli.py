@@ -157,7 +157,7 @@ def test_duplicates_hashes_only_across_splits(small_split, capsys):
     pairs = pd.read_csv(out / "pairs.csv")
     exact = pairs[pairs["kind"] == "exact"]
     assert exact[["image_a", "image_b", "split_a", "split_b"]].values.tolist() == \
-        [["n02123045/a", "n02123045/copy", "dataset", "against"]]
+        [["n02123045/a", "n02123045/copy", "val", "train"]]
     page = (out / "index.html").read_text()
     assert page.count("data:image/jpeg;base64,") == 3 and "labels conflict" in page
     before = sorted(p.name for p in out.iterdir())

@@ -76,12 +76,15 @@ def write_suspects_page(ranking: pd.DataFrame, images: Mapping[str, str], path: 
                for r, t in zip(top.itertuples(index=False), thumbs)]
     columns = ["rank", "image_id", "label_name", "label_prob", "top1_name", "top1_prob", "margin",
                "suggested_name", "kind"]
+    head = min(shown, len(ranking))
     _write_page(Path(path), "Label-issue suspects", f"Proposals: {source}", [
         _cards([(int(counts.get(k, 0)), k) for k in KINDS]),
         "<p>Confident learning on the proposals' top-k probabilities: <b>wrong</b> = the original label is below "
         "its class's usual confidence and another class is above its own; <b>incomplete</b> = both are; "
         "<b>unsure</b> = no class is. Ranked by kind, then margin (top-1 probability − label probability).</p>",
-        f"<h2>The first {len(top)} suspects</h2>", f"<div class='gallery'>{''.join(figures)}</div>",
+        f"<h2>The first {len(top)} suspects (wrong or incomplete)</h2>",
+        f"<div class='gallery'>{''.join(figures)}</div>",
+        f"<h2>The ranking's first {head} of {len(ranking)} images</h2>",
         page._table(ranking.head(shown)[columns].assign(
             label_prob=lambda t: t["label_prob"].round(3), top1_prob=lambda t: t["top1_prob"].round(3),
             margin=lambda t: t["margin"].round(3), kind=lambda t: t["kind"].astype(str)), None),
