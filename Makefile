@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo chromium clean backend load-backend
+.PHONY: install test demo demo-simulate chromium clean backend load-backend
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ chromium:
 # prints the URL and login and stays up until Ctrl-C.
 demo: install
 	$(BIN)/multilabelfy demo
+
+# The same, then simulated annotators and an expert: disagreements, refinement and final labels in demo-data/.
+demo-simulate: install
+	$(BIN)/multilabelfy demo --simulate
 
 # The ML backend under gunicorn on 127.0.0.1:9090 (settings from the environment: ml_backend/README.md),
 # and its load test (loopback only; prints requests/s, latency percentiles, errors and worker memory).

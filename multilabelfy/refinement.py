@@ -2,7 +2,7 @@
 
 Open-source Label Studio cannot assign tasks to people, so the images that need refinement are split
 evenly (in manifest order, each to whoever has fewest) among the experienced annotators, one project per
-annotator, titled ``<annotation project title> - refinement - <annotator>``. Each task shows the annotation UI
+annotator, titled ``<annotation project title> - refine <annotator>``. Each task shows the annotation UI
 (``project_templates/refinement.xml``) with:
 
 - the original task's 20 proposals (same options, synonyms and exemplar strips as in annotation), plus
@@ -18,6 +18,7 @@ created, so a re-run completes an interrupted one and a second run creates nothi
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -40,6 +41,8 @@ TEMPLATE = "refinement.xml"
 EXTRA_GROUP = "group_extra"  # the template's Choices for earlier choices outside the proposals
 EARLIER = "earlier"  # the template's HyperText with the earlier annotators' choices and comments
 MODEL_VERSION = "multilabelfy-refinement"
+TITLE_MAX = 50  # Label Studio's limit on a project title
+_TITLE_JOIN = " - refine "
 ASSIGNMENT_FILE = "refinement.json"  # written into the disagreement folder: who refines which images
 _BATCH_SUFFIX = re.compile(r" \(batch \d+/\d+\)$")  # create-project's batch titles: "<title> (batch i/K)"
 
@@ -50,8 +53,18 @@ def load_template() -> str:
 
 
 def refinement_title(annotation_title: str, annotator: str) -> str:
-    """The title of ``annotator``'s refinement project: how re-runs find it."""
-    return f"{annotation_title} - refinement - {annotator}"
+    """The title of ``annotator``'s refinement project, ``"<title> - refine <email>"``: how re-runs find it.
+
+    Label Studio refuses titles over 50 characters: a long annotation title is shortened (ending in "~"), and
+    an email too long to leave it 8 characters becomes its first part and a hash of the whole (still unique).
+    """
+    who = annotator
+    if len(_TITLE_JOIN) + len(who) > TITLE_MAX - 8:
+        digest = hashlib.sha1(annotator.encode("utf-8")).hexdigest()[:6]
+        who = f"{annotator[:TITLE_MAX - 8 - len(_TITLE_JOIN) - 7]}~{digest}"
+    room = TITLE_MAX - len(_TITLE_JOIN) - len(who)
+    base = annotation_title if len(annotation_title) <= room else annotation_title[:room - 1] + "~"
+    return f"{base}{_TITLE_JOIN}{who}"
 
 
 def _earlier_html(decision: dict, catalogue: Catalogue) -> str:

@@ -82,14 +82,13 @@ def simulate_annotation(client, project_ids: Sequence[int], annotators: Sequence
     return added
 
 
-def simulate_refinement(client, project_ids: Sequence[int]) -> int:
-    """Refine every task of the refinement projects that has no annotation yet, as the project's expert.
+def simulate_refinement(client, experts: dict[int, str]) -> int:
+    """Refine every task without an annotation in each refinement project, as its expert.
 
-    The expert is the user whose email ends the project's title (``... - refinement - <email>``).
+    ``experts``: refinement project id -> the expert's email (``refinement.json``'s ``project``/``annotator``).
     """
     added = 0
-    for project_id in project_ids:
-        expert = client.get_project(project_id)["title"].rsplit(" - ", 1)[-1]
+    for project_id, expert in experts.items():
         user = _user_ids(client, [expert])[expert]
         for task in client.iter_tasks(project_id):
             if not task.get("annotations"):

@@ -8,6 +8,9 @@ Steps, each a function so that later stages can join in:
    separate labelled pool).
 3. ``start_label_studio``: a local Label Studio (embedded SQLite) in the demo folder.
 4. ``create_project``: the annotation project, as ``multilabelfy create-project`` makes it.
+5. with ``--simulate``, ``simulate_stages``: simulated annotators (``multilabelfy/simulate.py``) annotate every
+   image, then ``disagreements``, ``spawn-refinement``, a simulated expert and ``finalize`` run as a user would
+   type them, so that every stage and the final files can be seen without annotating by hand.
 Then it prints the URL and the login and stays up until Ctrl-C, which stops the server.
 Running it again reuses the folder: proposals are up to date, the project is found, nothing is added twice.
 """
@@ -31,6 +34,8 @@ PHOTOS = {
     "hubble_deep_field": "",
 }
 TITLE = "Multilabelfy demo"
+SIMULATED_ANNOTATORS = ["annotator1@demo.local", "annotator2@demo.local", "annotator3@demo.local"]
+SIMULATED_EXPERTS = ["expert1@demo.local"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080,
                         help="Label Studio port on 127.0.0.1 (default: %(default)s; a free one if it is taken)")
     parser.add_argument("--no-wait", action="store_true", help="stop the server at once instead of waiting for Ctrl-C")
+    parser.add_argument("--simulate", action="store_true",
+                        help="simulated annotators and an expert do the labelling; then disagreements, "
+                             "spawn-refinement and finalize run, and the final labels land in DATA_DIR/final")
 
 
 def write_photos(documents: Path) -> Path:
@@ -104,6 +112,42 @@ def create_project(server, proposals, exemplars, catalogue, source: str):
     return outcome
 
 
+def simulate_stages(server, project_id: int, data_dir: Path, proposals_path: Path) -> Path:
+    """Stages 3-5 with simulated people; returns the folder of the final labels.
+
+    The commands run in this process exactly as printed, reading the server from ``LABEL_STUDIO_URL`` and
+    ``LABEL_STUDIO_API_KEY`` as a user's shell would (the key is never printed).
+    """
+    import json
+    import os
+
+    from multilabelfy.errors import UserError
+    from multilabelfy.labelstudio.client import API_KEY_ENV, URL_ENV, LabelStudioClient
+    from multilabelfy.scripts import cli
+    from multilabelfy.simulate import simulate_annotation, simulate_refinement
+
+    client = LabelStudioClient(server.url, server.api_key)
+    added = simulate_annotation(client, [project_id], SIMULATED_ANNOTATORS)
+    print(f"   simulated annotators ({', '.join(SIMULATED_ANNOTATORS)}) added {added} annotations")
+    os.environ[URL_ENV], os.environ[API_KEY_ENV] = server.url, server.api_key
+
+    def command(*args: str) -> None:
+        print("   $ multilabelfy " + " ".join(args))
+        if cli.main(list(args)) != 0:
+            raise UserError(f"the demo's `multilabelfy {args[0]}` failed (its message is above)")
+
+    analysis, final = data_dir / "analysis", data_dir / "final"
+    command("disagreements", "--project", str(project_id), "--out", str(analysis), "--no-progress")
+    command("spawn-refinement", "--from", str(analysis), "--annotators", ",".join(SIMULATED_EXPERTS), "--no-progress")
+    projects = json.loads((analysis / "refinement.json").read_text(encoding="utf-8"))["projects"]
+    refinement_ids = [project["project"] for project in projects]
+    experts = {project["project"]: project["annotator"] for project in projects}
+    print(f"   the simulated expert refined {simulate_refinement(client, experts)} images")
+    command("finalize", "--annotation", str(analysis), "--refinement", ",".join(map(str, refinement_ids)),
+            "--out", str(final), "--manifest", str(proposals_path))
+    return final
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C: the server is stopped on the way out
 
@@ -114,16 +158,22 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     data_dir = Path(args.data_dir).absolute()
     documents = data_dir / "documents"
-    print(f"1/4 photos from scikit-image -> {documents / 'photos'}")
+    steps = 5 if args.simulate else 4
+    print(f"1/{steps} photos from scikit-image -> {documents / 'photos'}")
     manifest = write_photos(documents)
-    print("2/4 proposals with efficientnet_lite0 (offline ImageNet weights)")
+    print(f"2/{steps} proposals with efficientnet_lite0 (offline ImageNet weights)")
     proposals_path = data_dir / "proposals.parquet"
     proposals, exemplars, catalogue = make_proposals(manifest, proposals_path)
-    print("3/4 Label Studio")
+    print(f"3/{steps} Label Studio")
     server = start_label_studio(data_dir, documents, args.port)
     try:
-        print("4/4 annotation project")
+        print(f"4/{steps} annotation project")
         outcome = create_project(server, proposals, exemplars, catalogue, str(proposals_path))
+        if args.simulate:
+            print(f"5/{steps} simulated annotators, disagreements, refinement, final labels")
+            final = simulate_stages(server, outcome.project_id, data_dir, proposals_path)
+            print(f"\nFinal labels: {final / 'labels.json'} and {final / 'labels.csv'} (provenance); "
+                  f"analysis: {data_dir / 'analysis' / 'summary.json'}")
         print(f"\nAnnotation project: {outcome.url}\n"
               f"Log in as {server.credentials.username} with password {server.credentials.password} "
               f"(stored in {server.data_dir / 'multilabelfy-credentials.json'})\n"

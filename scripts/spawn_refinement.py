@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated emails of the experienced annotators, e.g. a@lab.org,b@lab.org; "
                              "missing Label Studio users are created")
     parser.add_argument("--title", default=None,
-                        help="base of the projects' titles, '<title> - refinement - <annotator>' (default: the "
+                        help="base of the projects' titles, '<title> - refine <annotator>' (default: the "
                              "annotation project's title without its batch suffix)")
     parser.add_argument("--catalogue", default=IMAGENET_1K,
                         help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")

@@ -94,3 +94,15 @@ def test_base_title_drops_the_batch_suffix():
     assert base_title({"titles": ["ImageNetV2 (batch 2/7)", "ImageNetV2 (batch 3/7)"]}) == "ImageNetV2"
     assert base_title({"titles": ["Mine"]}) == "Mine"
     assert base_title({"projects": [4]}) == "project 4"
+
+
+def test_refinement_titles_fit_label_studio_and_stay_distinct():
+    from multilabelfy.refinement import TITLE_MAX, refinement_title
+
+    assert refinement_title("Multilabelfy demo", "expert1@demo.local") == "Multilabelfy demo - refine expert1@demo.local"
+    long_title = refinement_title("ImageNetV2 matched-frequency relabelling, round 2", "ann@lab.org")
+    assert len(long_title) == TITLE_MAX and long_title.endswith("~ - refine ann@lab.org")
+    long_emails = [refinement_title("T", f"a.very.long.name.of.an.expert.{k}@some-institute.example.org")
+                   for k in range(2)]
+    assert all(len(t) <= TITLE_MAX for t in long_emails) and long_emails[0] != long_emails[1]
+    assert refinement_title("T", "x@y.z") == refinement_title("T", "x@y.z")

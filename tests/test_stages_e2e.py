@@ -129,8 +129,8 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
                        "--catalogue", str(catalogue_csv), "--no-progress") == 0
     assignment = json.loads((analysis / "refinement.json").read_text())
     refinement_ids = [p["project"] for p in assignment["projects"]]
-    assert [p["title"] for p in assignment["projects"]] == [f"{title} - refinement - e1@e2e.test",
-                                                            f"{title} - refinement - e2@e2e.test"]
+    assert [p["title"] for p in assignment["projects"]] == [f"{title} - refine e1@e2e.test",
+                                                            f"{title} - refine e2@e2e.test"]
     assert [p["images"] for p in assignment["projects"]] == [4, 4]
     assert [p["imported_now"] for p in assignment["projects"]] == [0, 0]
     refinement_tasks = {}
@@ -224,8 +224,9 @@ def test_simulated_annotators_drive_every_stage(label_studio, ls_client, catalog
     assert command(label_studio, "spawn-refinement", "--from", str(analysis), "--annotators", "x1@sim.test",
                    "--catalogue", str(catalogue_csv), "--no-progress") == 0
     (refinement,) = json.loads((analysis / "refinement.json").read_text())["projects"]
-    assert simulate_refinement(ls_client, [refinement["project"]]) == summary["needs_refinement"]
-    assert simulate_refinement(ls_client, [refinement["project"]]) == 0
+    experts = {refinement["project"]: refinement["annotator"]}
+    assert simulate_refinement(ls_client, experts) == summary["needs_refinement"]
+    assert simulate_refinement(ls_client, experts) == 0
     final = tmp_path / "final"
     assert command(label_studio, "finalize", "--annotation", str(analysis), "--refinement",
                    str(refinement["project"]), "--out", str(final), "--catalogue", str(catalogue_csv)) == 0
