@@ -125,7 +125,7 @@ def main() -> int:
     parser.add_argument("--tasks-per-request", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--url", default=None, help="a backend already running on 127.0.0.1 (its images must be ours)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -59,7 +59,9 @@ class BackendConfig:
     weights: str = OFFLINE_LITE0  # HUB, OFFLINE_LITE0, RANDOM or a checkpoint path
     top_k: int = 20
     device: str | None = None  # None: CUDA when available, else the CPU
-    batch_size: int = 32  # images per forward pass, and tasks read per step of a large /predict
+    # Images per forward pass, and tasks read per step of a large /predict. Small by default: on a CPU, batches
+    # of 4-8 ran faster per image than 16 (ml_backend/README.md, load test); raise it on a GPU.
+    batch_size: int = 8
     catalogue: str | None = None  # None: ImageNet-1k; else a catalogue CSV (multilabelfy.catalogue)
     exemplars: Path | None = None  # `multilabelfy exemplars` JSON, shown in the options of tasks we fill in
     precheck: PrecheckRule = PrecheckRule("none")

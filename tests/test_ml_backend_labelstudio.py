@@ -120,8 +120,10 @@ def test_the_server_gets_20_scored_options_per_task_once(ls_client, label_studio
     for task_id in (chelsea, coffee, rocket):
         assert len(ls_client.list_predictions(task_id)) == 1
 
-    # An annotator opening a task without predictions makes the server ask the backend for it.
-    ls_client.get_task(camera)
+    # An annotator opening a task without predictions makes the server ask the backend for it; the task comes
+    # back with the options the backend has just written, so the first view already shows them.
+    opened = ls_client.get_task(camera)
+    assert [len(opened["data"][group]) for group in template.GROUPS] == [5, 5, 5, 5]
     [prediction] = ls_client.list_predictions(camera)
     assert prediction["model_version"] == version
     assert ls_client.get_task(camera)["data"]["proposals"][:3] == ["n04485082", "n02841315", "n04069434"]  # tripod
