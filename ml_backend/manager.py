@@ -10,7 +10,7 @@ process per /webhook event. For a backend that serves fixed weights that goes wr
   /setup. Here each request builds its model object from the label config it carries; that is cheap, since
   the weights are loaded once per worker process (``runtime.load_runtime``).
 - /webhook forks a process that re-imports torch for every annotation event. This backend does not train, so
-  webhooks are acknowledged and nothing is started.
+  webhooks (and the older /train) are acknowledged and nothing is started.
 
 Routes, JSON shapes and error answers stay the library's own (``label_studio_ml.api``).
 """
@@ -46,6 +46,12 @@ class FixedModelManager(LabelStudioMLManager):
         """/predict: one result per task, in order, from a model made for this request's label config."""
         wrapper = cls._model(label_config)
         return wrapper.model.predict(tasks or [], **kwargs), wrapper
+
+    @classmethod
+    def train(cls, tasks, project=None, label_config=None, **kwargs) -> None:
+        """/train (Label Studio before 1.4.1): nothing to train, no job started."""
+        logger.debug("/train ignored: the backend serves fixed weights")
+        return None
 
     @classmethod
     def webhook(cls, event: str, data: dict[str, Any]) -> dict[str, Any]:

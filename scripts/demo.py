@@ -8,7 +8,9 @@ Steps, each a function so that later stages can join in:
    separate labelled pool).
 3. ``start_label_studio``: a local Label Studio (embedded SQLite) in the demo folder.
 4. ``create_project``: the annotation project, as ``multilabelfy create-project`` makes it.
-5. with ``--simulate``, ``simulate_stages``: simulated annotators (``multilabelfy/simulate.py``) annotate every
+5. ``start_backend``: the ML backend (``ml_backend/``, gunicorn on 127.0.0.1) connected to the project with
+   ``connect-backend``, and predictions retrieved for every task (``--no-backend`` skips it).
+6. with ``--simulate``, ``simulate_stages``: simulated annotators (``multilabelfy/simulate.py``) annotate every
    image, then ``disagreements``, ``spawn-refinement``, a simulated expert and ``finalize`` run as a user would
    type them, so that every stage and the final files can be seen without annotating by hand.
 Then it prints the URL and the login and stays up until Ctrl-C, which stops the server.
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default="demo-data", help="demo folder (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080,
                         help="Label Studio port on 127.0.0.1 (default: %(default)s; a free one if it is taken)")
+    parser.add_argument("--no-backend", action="store_true", help="do not start and connect the ML backend")
     parser.add_argument("--no-wait", action="store_true", help="stop the server at once instead of waiting for Ctrl-C")
     parser.add_argument("--simulate", action="store_true",
                         help="simulated annotators and an expert do the labelling; then disagreements, "
@@ -112,6 +115,34 @@ def create_project(server, proposals, exemplars, catalogue, source: str):
     return outcome
 
 
+def start_backend(server, project_id: int, data_dir: Path, documents: Path):
+    """The ML backend on 127.0.0.1 (port 9090 when free), connected to the project; returns the started
+    ``BackendServer`` (stop it with ``.stop()``) after predictions were retrieved for every task."""
+    import socket
+
+    from multilabelfy.labelstudio.client import LabelStudioClient
+    from multilabelfy.ml_backend.connect import connect_backend, retrieve_predictions
+    from multilabelfy.ml_backend.serve import BackendServer
+    from multilabelfy.models import OFFLINE_LITE0
+
+    with socket.socket() as probe:
+        taken = probe.connect_ex(("127.0.0.1", 9090)) == 0
+    env = {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.api_key,
+           "LOCAL_FILES_DOCUMENT_ROOT": str(documents), "MODEL_WEIGHTS": OFFLINE_LITE0,
+           "MODEL_DIR": str(data_dir / "ml-backend")}
+    backend = BackendServer(env, data_dir / "ml-backend.log", port=None if taken else 9090).start()
+    try:
+        client = LabelStudioClient(server.url, server.api_key)
+        connection = connect_backend(client, project_id, backend.url)
+        tasks = retrieve_predictions(client, project_id)
+    except BaseException:
+        backend.stop()
+        raise
+    print(f"   backend {backend.url} ({'connected' if connection.created else 'already connected'}), "
+          f"predictions for {tasks} tasks; log {backend.log_path}")
+    return backend
+
+
 def simulate_stages(server, project_id: int, data_dir: Path, proposals_path: Path) -> Path:
     """Stages 3-5 with simulated people; returns the folder of the final labels.
 
@@ -158,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     data_dir = Path(args.data_dir).absolute()
     documents = data_dir / "documents"
-    steps = 5 if args.simulate else 4
+    steps = 4 + (not args.no_backend) + bool(args.simulate)
     print(f"1/{steps} photos from scikit-image -> {documents / 'photos'}")
     manifest = write_photos(documents)
     print(f"2/{steps} proposals with efficientnet_lite0 (offline ImageNet weights)")
@@ -166,11 +197,15 @@ def run(args: argparse.Namespace) -> int:
     proposals, exemplars, catalogue = make_proposals(manifest, proposals_path)
     print(f"3/{steps} Label Studio")
     server = start_label_studio(data_dir, documents, args.port)
+    backend = None
     try:
         print(f"4/{steps} annotation project")
         outcome = create_project(server, proposals, exemplars, catalogue, str(proposals_path))
+        if not args.no_backend:
+            print(f"5/{steps} ML backend (pre-annotations)")
+            backend = start_backend(server, outcome.project_id, data_dir, documents)
         if args.simulate:
-            print(f"5/{steps} simulated annotators, disagreements, refinement, final labels")
+            print(f"{steps}/{steps} simulated annotators, disagreements, refinement, final labels")
             final = simulate_stages(server, outcome.project_id, data_dir, proposals_path)
             print(f"\nFinal labels: {final / 'labels.json'} and {final / 'labels.csv'} (provenance); "
                   f"analysis: {data_dir / 'analysis' / 'summary.json'}")
@@ -183,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        print("\nstopping Label Studio")
+        print("\nstopping Label Studio" + (" and the ML backend" if backend else ""))
     finally:
+        if backend is not None:
+            backend.stop()
         server.stop()
     return 0

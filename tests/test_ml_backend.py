@@ -298,8 +298,12 @@ def test_webhooks_are_acknowledged_without_starting_work(served, tmp_path):
     client = served()
     response = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 1}})
     assert response.status_code == 201 and response.get_json()["status"] == "ignored"
+    train = client.post("/train", json={"annotations": [{"id": 1}], "project": "1.1", "label_config": LABEL_CONFIG})
+    assert train.status_code == 201 and train.get_json() == {}
     assert multiprocessing.active_children() == []  # the library would fork a training job here
     assert list(tmp_path.iterdir()) == []  # ... and write its result into MODEL_DIR, changing the version
+    setup = client.post("/setup", json={"project": "1.1", "schema": LABEL_CONFIG})
+    assert setup.get_json()["model_version"] == from_env().model_version
 
 
 def test_basic_auth_guards_every_route(served):
