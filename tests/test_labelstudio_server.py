@@ -61,3 +61,34 @@ def test_a_server_that_cannot_start_gives_one_clear_error_with_the_log(label_stu
     message = str(error.value)
     assert "Label Studio exited" in message and "label-studio.log" in message
     assert server.pid is None
+
+
+def test_the_server_dies_with_the_process_that_started_it(label_studio, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(label_studio.seed_dir, tmp_path / "orphan")
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from multilabelfy.labelstudio.server import LabelStudioServer\n"
+         "server = LabelStudioServer(sys.argv[1]).start()\n"
+         "print(server.pid, flush=True)\n"
+         "time.sleep(600)\n", str(tmp_path / "orphan")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    server_pid = int(starter.stdout.readline())
+    os.kill(server_pid, 0)  # running
+    starter.send_signal(signal.SIGKILL)  # no cleanup code runs in the starter
+    starter.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)

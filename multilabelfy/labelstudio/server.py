@@ -72,6 +72,15 @@ def _label_studio_executable() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """Runs in the server's process before exec: on Linux the kernel sends it SIGTERM when the process that
+    started it dies, so that a killed test run or demo leaves no server behind (PR_SET_PDEATHSIG = 1)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     if not path.exists():
         return "(no log)"
@@ -81,6 +90,9 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 class LabelStudioServer:
     """One ``label-studio`` process serving ``data_dir``; use as a context manager or call start/stop.
+
+    On Linux the server also stops when the process that started it dies (even by SIGKILL); start it from the
+    main thread, since the kernel ties it to the starting thread.
 
     Args:
         data_dir: SQLite database, media, exports, the server log (``label-studio.log``) and the admin
@@ -216,7 +228,7 @@ class LabelStudioServer:
         with open(self.log_path, "a", encoding="utf-8") as log:
             self._process = subprocess.Popen(
                 command, env=self._environment(self.credentials), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.data_dir, start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=self.data_dir, start_new_session=True, preexec_fn=_die_with_parent,
             )
         try:
             self._wait_until_ready()
