@@ -73,16 +73,19 @@ class FinalLabel:
 
 
 def read_refinements(exports: Iterable[str | os.PathLike], catalogue: Catalogue,
-                     users: dict[int, str] | None = None) -> dict[str, Refinement]:
+                     users: dict[int, str] | None = None, progress: bool = False) -> dict[str, Refinement]:
     """``{image_id: Refinement}`` from refinement-project exports; skips (cancelled) are not refinements.
 
     When an image was refined more than once (twice in a project, or in two projects) the latest
     submission wins and ``submissions`` counts them all.
     """
+    from tqdm import tqdm
+
     users = users or {}
     found: dict[str, Refinement] = {}
     for export in exports:
-        for task in iter_export(export):
+        for task in tqdm(iter_export(export), desc=f"reading {Path(export).name}", unit="image",
+                         disable=not progress):
             image_id = str(task["data"].get("image_id", task.get("id")))
             for annotation in task.get("annotations") or []:
                 if annotation.get("was_cancelled"):
@@ -197,10 +200,10 @@ def write_outputs(final: Sequence[FinalLabel], catalogue: Catalogue, out_dir: st
 
 def finalize(annotation_folder: str | os.PathLike, refinement_exports: Sequence[str | os.PathLike],
              catalogue: Catalogue, out_dir: str | os.PathLike, manifest_ids: Sequence[str] | None = None,
-             allow_unrefined: bool = False, users: dict[int, str] | None = None) -> dict:
+             allow_unrefined: bool = False, users: dict[int, str] | None = None, progress: bool = False) -> dict:
     """Merge a ``disagreements`` folder with refinement exports on disk and write the final labels."""
     columns = ["task_id", "image_id", "position", "original_label", "decision", "reasons", "annotators",
                "agreed_labels", "chosen_labels", "comments"]
     decisions = decision_rows(annotation_folder, columns)
-    refinements = read_refinements(refinement_exports, catalogue, users)
+    refinements = read_refinements(refinement_exports, catalogue, users, progress)
     return write_outputs(merge(decisions, refinements, manifest_ids), catalogue, out_dir, allow_unrefined)

@@ -28,6 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
+from tqdm import tqdm
+
 from multilabelfy.annotation.tasks import (
     GROUPS, IMAGE, MAX_PROPOSALS, NONE_OF_THESE, NONE_OF_THESE_VALUE, build_task_data, parse_annotation,
     prediction_result,
@@ -44,6 +46,7 @@ MODEL_VERSION = "multilabelfy-refinement"
 TITLE_MAX = 50  # Label Studio's limit on a project title
 _TITLE_JOIN = " - refine "
 ASSIGNMENT_FILE = "refinement.json"  # written into the disagreement folder: who refines which images
+_IMPORT_CHUNK = 500  # refinement tasks held per expert before they are imported (bounds memory)
 _BATCH_SUFFIX = re.compile(r" \(batch \d+/\d+\)$")  # create-project's batch titles: "<title> (batch i/K)"
 
 
@@ -185,7 +188,10 @@ def spawn_refinement(client, folder: str | os.PathLike, annotators: Sequence[str
     ``client``: a :class:`multilabelfy.labelstudio.client.LabelStudioClient`. Annotators are emails; missing
     Label Studio users are created. ``title``: the base of the projects' titles (default: :func:`base_title`).
     Images already in an annotator's project stay there (see :func:`place`), so re-runs, even after the
-    decisions changed, never put an image in two projects. Returns the assignment also written to ``<folder>/refinement.json``:
+    decisions changed, never put an image in two projects. The exports are streamed and tasks imported a
+    chunk at a time, so memory does not grow with the number of images; local-files storages are added last
+    (every run), which is all the images need to show. Returns the assignment also written to
+    ``<folder>/refinement.json``:
     ``{"annotation_projects", "annotators", "projects": [{"annotator", "project", "title", "url", "images",
     "imported_now"}]}``.
     """
@@ -203,23 +209,8 @@ def spawn_refinement(client, folder: str | os.PathLike, annotators: Sequence[str
                             "--annotators (new ones may be added) so that no image goes to two experts")
     rows = needing_refinement(folder)
     by_image = {row["image_id"]: row for row in rows}
-    wanted = {row["task_id"] for row in rows}
-    task_data: dict[int, dict] = {}
     source = summary.get("source", {})
-    source_projects = set(source.get("projects") or [])
-    for export in source.get("exports", []):
-        for task in iter_export(export):
-            if int(task["id"]) in wanted:
-                task_data[int(task["id"])] = task["data"]
-                if task.get("project") is not None:
-                    source_projects.add(int(task["project"]))
-    missing = sorted(wanted - set(task_data))
-    if missing:
-        raise UserError(f"the exports of {folder} lack task {missing[0]} of its decisions; run "
-                        "`multilabelfy disagreements` again")
     base = title or base_title(source)
-    # the images' /data/local-files/ URLs are served only through a storage: give each project the same ones
-    storages = {s["path"]: s for p in sorted(source_projects) for s in client.list_local_storages(p)}
 
     projects: dict[str, dict] = {}
     present: dict[str, set[str]] = {}
@@ -230,22 +221,51 @@ def spawn_refinement(client, folder: str | os.PathLike, annotators: Sequence[str
             project_title, load_template(), description=f"Refinement of images of {base!r} by {annotator}.",
             show_collab_predictions=True, model_version=MODEL_VERSION, maximum_annotations=1,
         )
-        for storage in storages.values():
-            client.ensure_local_storage(project["id"], storage["path"], title=storage.get("title") or "images")
         projects[annotator] = project
         present[annotator] = {task["data"].get("image_id")
                               for task in client.iter_tasks(project["id"], with_annotations=False)}
+    owner = {image_id: annotator for annotator, image_ids in place(list(by_image), present).items()
+             for image_id in image_ids}
 
+    # Stream the exports (the task data lives there) and import each expert's tasks a chunk at a time.
+    source_projects = set(source.get("projects") or [])
+    buffers: dict[str, list[dict]] = {annotator: [] for annotator in annotators}
+    imported = dict.fromkeys(annotators, 0)
+
+    def flush(annotator: str) -> None:
+        if buffers[annotator]:
+            client.import_tasks(projects[annotator]["id"], buffers[annotator], progress=False)
+            imported[annotator] += len(buffers[annotator])
+            bar.update(len(buffers[annotator]))
+            buffers[annotator] = []
+
+    with tqdm(total=len(owner), desc="refinement tasks", unit="task", disable=not progress or not owner) as bar:
+        for export in source.get("exports", []):
+            for task in iter_export(export):
+                if task.get("project") is not None:
+                    source_projects.add(int(task["project"]))
+                row = by_image.get(str(task["data"].get("image_id")))
+                if row is None or row["image_id"] not in owner or row["task_id"] != int(task["id"]):
+                    continue
+                annotator = owner[row["image_id"]]
+                buffers[annotator].append(build_refinement_task(task["data"], row, catalogue))
+                if len(buffers[annotator]) >= _IMPORT_CHUNK:
+                    flush(annotator)
+        for annotator in annotators:
+            flush(annotator)
+    missing = len(owner) - sum(imported.values())
+    if missing:
+        raise UserError(f"the exports of {folder} lack {missing} tasks of its decisions; run "
+                        "`multilabelfy disagreements` again")
+    # the images' /data/local-files/ URLs are served only through a storage: give each project the same ones
+    storages = {s["path"]: s for p in sorted(source_projects) for s in client.list_local_storages(p)}
     report = []
-    for annotator, image_ids in place([row["image_id"] for row in rows], present).items():
-        project_id = projects[annotator]["id"]
-        new_tasks = [build_refinement_task(task_data[by_image[i]["task_id"]], by_image[i], catalogue)
-                     for i in image_ids]
-        if new_tasks:
-            client.import_tasks(project_id, new_tasks, progress=progress)
-        report.append({"annotator": annotator, "project": project_id, "title": projects[annotator]["title"],
-                       "url": client.project_url(project_id), "images": len(present[annotator]) + len(new_tasks),
-                       "imported_now": len(new_tasks)})
+    for annotator, project in projects.items():
+        for storage in storages.values():
+            client.ensure_local_storage(project["id"], storage["path"], title=storage.get("title") or "images")
+        report.append({"annotator": annotator, "project": project["id"], "title": project["title"],
+                       "url": client.project_url(project["id"]),
+                       "images": len(present[annotator]) + imported[annotator], "imported_now": imported[annotator]})
     assignment = {"annotation_projects": sorted(source_projects), "annotators": annotators, "projects": report}
     write_json(assignment_path, assignment)
     return assignment

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "unrefined.csv)")
     parser.add_argument("--catalogue", default=IMAGENET_1K,
                         help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
     parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
         manifest_ids = read_manifest(args.manifest, catalogue).image_ids
     summary = finalize(args.annotation, exports, catalogue, out, manifest_ids=manifest_ids,
-                       allow_unrefined=args.allow_unrefined, users=users)
+                       allow_unrefined=args.allow_unrefined, users=users, progress=not args.no_progress)
     stages = ", ".join(f"{stage} {count}" for stage, count in summary["stages"].items())
     counts = ", ".join(f"{k}: {v}" for k, v in summary["label_counts"].items())
     print(f"{summary['images']} images ({stages}); labels per image {counts}")

@@ -67,7 +67,7 @@ def command(label_studio, *args):
     return cli.main([*args, "--url", label_studio.url, "--api-key", label_studio.api_key])
 
 
-def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_csv, tmp_path, capsys):
+def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_csv, tmp_path, capsys, monkeypatch):
     catalogue = from_csv(catalogue_csv)
     images = label_studio.document_root / "e2e_images"
     images.mkdir()
@@ -124,6 +124,7 @@ def test_disagreements_refinement_finalize(label_studio, ls_client, catalogue_cs
 
     # --- stage 4, twice: the second run creates nothing -----------------------------------------------------
     experts = "e1@e2e.test,e2@e2e.test"
+    monkeypatch.setattr("multilabelfy.refinement._IMPORT_CHUNK", 3)  # several import chunks per expert
     for _ in range(2):
         assert command(label_studio, "spawn-refinement", "--from", str(analysis), "--annotators", experts,
                        "--catalogue", str(catalogue_csv), "--no-progress") == 0
