@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
           + (f"; removed {connection.webhooks_removed} stray webhook(s)" if connection.webhooks_removed else ""))
     if args.retrieve:
         count = retrieve_predictions(client, args.project)
-        print(f"predictions requested for {count} task(s) of project {args.project}: {client.project_url(args.project)}")
+        print(f"predictions requested for {count} task(s) of project {args.project} (Label Studio skips those that "
+              f"have them): {client.project_url(args.project)}")
     return 0

