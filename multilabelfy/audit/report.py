@@ -16,6 +16,7 @@ import pandas as pd
 
 from multilabelfy.analysis import html_report as page
 from multilabelfy.analysis.gallery import thumbnails
+from multilabelfy.analysis.report import _write_csv
 from multilabelfy.errors import UserError
 from multilabelfy.fileio import atomic_write, write_json
 
@@ -24,11 +25,6 @@ from .suspects import KINDS
 
 HTML = "index.html"
 SHOWN = 50  # rows of long tables and figures in galleries on a page
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
-        table.to_csv(handle, index=False)
 
 
 def _write_page(path: Path, title: str, source: str, parts: Sequence[str]) -> None:

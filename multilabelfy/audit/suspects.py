@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from multilabelfy.errors import UserError
-from multilabelfy.fileio import atomic_path, atomic_write
+from multilabelfy.fileio import atomic_path
 
 KINDS = ("wrong", "incomplete", "unsure", "ok")  # ranking order
 RANKING_SUFFIXES = (".csv", ".parquet")
@@ -210,8 +210,9 @@ def write_ranking(ranking: pd.DataFrame, path: str | os.PathLike) -> None:
         raise UserError(f"ranking file {path} must end in .csv or .parquet")
     table = ranking.assign(kind=ranking["kind"].astype(str))
     if suffix == ".csv":
-        with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
-            table.to_csv(handle, index=False)
+        from multilabelfy.analysis.report import _write_csv
+
+        _write_csv(table, path)
     else:
         with atomic_path(path) as tmp:
             table.to_parquet(tmp, index=False)
