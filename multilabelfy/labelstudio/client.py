@@ -23,6 +23,8 @@ from multilabelfy.errors import UserError
 from multilabelfy.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
+# The SDK's HTTP library logs every request at INFO, which drowns our progress output; warnings still show.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 URL_ENV = "LABEL_STUDIO_URL"
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
