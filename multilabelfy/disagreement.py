@@ -459,8 +459,12 @@ def read_decisions(folder: str | os.PathLike, columns: list[str] | None = None) 
 
 
 def decision_rows(folder: str | os.PathLike, columns: list[str] | None = None) -> list[dict]:
-    """The decisions as one dict per image (as ``Table.to_pylist``, several times faster for list columns)."""
-    table = read_decisions(folder, columns)
+    """The decisions as one dict per image."""
+    return table_rows(read_decisions(folder, columns))
+
+
+def table_rows(table: pa.Table) -> list[dict]:
+    """One dict per row, as ``Table.to_pylist`` but several times faster for list columns."""
     values = [_pylist(table.column(name)) for name in table.column_names]
     return [dict(zip(table.column_names, row)) for row in zip(*values)]
 

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import pyarrow as pa
 import pytest
 
 from multilabelfy import finalize as fin
@@ -23,6 +24,10 @@ def row(image_id, position, decision, agreed=None, chosen=(), reasons=(), task_i
     return {"task_id": task_id or position + 1, "image_id": image_id, "position": position, "original_label": 0,
             "decision": decision, "reasons": list(reasons), "annotators": ["a@x", "b@x"],
             "agreed_labels": agreed, "chosen_labels": list(chosen), "comments": ["a@x: hm"]}
+
+
+def merged(rows, refinements, manifest_ids=None):
+    return list(fin.merge(pa.Table.from_pylist(rows), refinements, manifest_ids))
 
 
 DECISIONS = [
@@ -71,7 +76,7 @@ def test_merge_orders_by_position_and_keeps_provenance(catalogue):
         "img2": fin.Refinement("img2", (0, 1), "", "e@x", 9, "t"),  # unchanged from the union: no comment needed
         "img1": fin.Refinement("img1", (2, 7), "", "f@x", 10, "t"),  # changed without a comment: flagged
     }
-    final = fin.merge(DECISIONS, refinements)
+    final = merged(DECISIONS, refinements)
     assert [f.image_id for f in final] == ["img0", "img1", "img2", "img3"]
     assert [f.stage for f in final] == ["agreed", "refined", "refined", "unrefined"]
     assert [f.labels for f in final] == [(0, 3), (2, 7), (0, 1), None]
@@ -80,15 +85,18 @@ def test_merge_orders_by_position_and_keeps_provenance(catalogue):
     assert final[1].refined_by == "f@x" and final[1].comments == ("a@x: hm",)
 
 
-def test_merge_with_a_manifest_reports_images_never_annotated():
-    final = fin.merge(DECISIONS, {}, manifest_ids=["img0", "new", "img1", "img2", "img3"])
+def test_merge_with_a_manifest_reports_images_never_annotated(monkeypatch):
+    monkeypatch.setattr(fin, "_BATCH_ROWS", 2)  # rows are read in batches: cross their boundaries
+    final = merged(DECISIONS, {}, manifest_ids=["img0", "new", "img1", "img2", "img3"])
     assert [f.stage for f in final] == ["agreed", "not_annotated", "unrefined", "unrefined", "unrefined"]
+    assert [(f.image_id, f.position) for f in final] == [("img0", 0), ("new", 1), ("img1", 2), ("img2", 3),
+                                                         ("img3", 4)]
     with pytest.raises(UserError, match="'ghost' is in no annotation task"):
-        fin.merge(DECISIONS, {"ghost": fin.Refinement("ghost", (), "", "e@x", 9, "t")})
+        merged(DECISIONS, {"ghost": fin.Refinement("ghost", (), "", "e@x", 9, "t")})
 
 
 def test_unrefined_images_stop_finalize_unless_allowed(catalogue, tmp_path):
-    final = fin.merge(DECISIONS, {"img2": fin.Refinement("img2", (), "none fit", "e@x", 9, "t")})
+    final = merged(DECISIONS, {"img2": fin.Refinement("img2", (), "none fit", "e@x", 9, "t")})
     with pytest.raises(UserError, match=r"2 images have no final labels yet \(first: 'img1', unrefined\)"):
         fin.write_outputs(final, catalogue, tmp_path / "out")
     assert not (tmp_path / "out" / fin.LABELS_JSON).exists()
@@ -107,7 +115,7 @@ def test_outputs_are_readable_by_the_analysis(catalogue, tmp_path):
                    "img1": fin.Refinement("img1", (2,), "ok", "f@x", 9, "t"),
                    "img3": fin.Refinement("img3", (), "nothing fits", "f@x", 9, "t")}
     out = tmp_path / "final"
-    summary = fin.write_outputs(fin.merge(DECISIONS, refinements), catalogue, out)
+    summary = fin.write_outputs(merged(DECISIONS, refinements), catalogue, out)
     assert summary["label_counts"] == {"0": 1, "1": 1, "2": 1, ">2": 1}
     assert read_label_sets(out / fin.LABELS_JSON).labels == [(0, 3), (2,), (0, 1, 5), ()]
     assert json.loads((out / fin.LABELS_BY_ID).read_text()) == {"img0": [0, 3], "img1": [2], "img2": [0, 1, 5],
