@@ -208,3 +208,20 @@ def test_several_exports_are_batches_and_share_no_image(catalogue, tmp_path):
     again = write_export(tmp_path / "c.json", [make_task(catalogue, 9, 0)] + [make_task(catalogue, 1, 0)])
     with pytest.raises(UserError, match=r"c.json, task 1: image 'img1' is also in an earlier task of .*a.json"):
         dis.analyse_exports([first, again], tmp_path / "out2", catalogue, progress=False)
+
+
+def test_command_analyses_a_saved_export_without_a_server(catalogue, tmp_path, capsys):
+    from multilabelfy.scripts import cli
+
+    export = write_export(tmp_path / "saved.json", [make_task(catalogue, 1, 0, [ann(1, "c0"), ann(2, "c0")]),
+                                                    make_task(catalogue, 2, 0, [ann(1, "c1")])])
+    catalogue_csv = tmp_path / "classes.csv"
+    catalogue_csv.write_text("id,name\n" + "".join(f"c{i},class {i}\n" for i in range(10)))
+    assert cli.main(["disagreements", "--export", str(export), "--out", str(tmp_path / "out"),
+                     "--catalogue", str(catalogue_csv), "--min-annotators", "2", "--no-progress"]) == 0
+    assert "images: 2  agreed: 1 (50.0%)  needs refinement: 1 (50.0%)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / dis.SUMMARY_FILE).read_text())
+    assert summary["source"]["exports"] == [str(export)] and summary["per_batch"][0]["batch"] == "saved"
+    assert cli.main(["disagreements", "--export", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o2"),
+                     "--catalogue", str(catalogue_csv), "--no-progress"]) == 2
+    assert "nope.json does not exist" in capsys.readouterr().err

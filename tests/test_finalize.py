@@ -128,3 +128,25 @@ def test_outputs_are_readable_by_the_analysis(catalogue, tmp_path):
     assert rows["img2"]["comments"] == "a@x: hm | e@x: more" and rows["img2"]["refined_by"] == "e@x"
     assert rows["img0"]["stage"] == "agreed" and rows["img0"]["annotators"] == "a@x;b@x"
     assert (out / fin.UNREFINED_CSV).read_text().strip() == "image_id,position,stage,reasons"
+
+
+def test_command_finalizes_from_saved_exports_without_a_server(catalogue, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from multilabelfy.disagreement import DECISIONS_FILE, DECISIONS_SCHEMA
+    from multilabelfy.scripts import cli
+
+    analysis = tmp_path / "analysis"
+    analysis.mkdir()
+    full = [{**{name: None for name in DECISIONS_SCHEMA.names}, **r} for r in DECISIONS]
+    pq.write_table(pa.Table.from_pylist(full, schema=DECISIONS_SCHEMA), analysis / DECISIONS_FILE)
+    export = tmp_path / "refined.json"
+    export.write_text(json.dumps([refinement_task(1, "img1", refined(5, "c2", comment="ok")),
+                                  refinement_task(2, "img2", refined(5, "c0", comment="ok")),
+                                  refinement_task(3, "img3", refined(5, none=True, comment="nothing"))]))
+    catalogue_csv = tmp_path / "classes.csv"
+    catalogue_csv.write_text("id,name\n" + "".join(f"c{i},class {i}\n" for i in range(10)))
+    assert cli.main(["finalize", "--annotation", str(analysis), "--refinement-exports", str(export),
+                     "--out", str(tmp_path / "final"), "--catalogue", str(catalogue_csv), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "final" / fin.LABELS_JSON).read_text()) == [[0, 3], [2], [0], []]
+    assert "4 images (agreed 1, refined 3, unrefined 0, not_annotated 0)" in capsys.readouterr().out
