@@ -177,3 +177,24 @@ def test_connecting_to_a_wrong_project_is_a_one_line_error(label_studio, backend
     err = capsys.readouterr().err
     assert err.startswith("multilabelfy: error: Label Studio at ") and "project 999999" in err
     assert err.count("\n") == 1
+
+
+def test_a_backend_behind_basic_auth_is_connected_with_its_credentials(ls_client, label_studio, project, tmp_path,
+                                                                       monkeypatch, capsys):
+    env = {**BACKEND_ENV, "WORKERS": "1", "LABEL_STUDIO_URL": label_studio.url,
+           "LABEL_STUDIO_API_KEY": label_studio.api_key, "LOCAL_FILES_DOCUMENT_ROOT": str(label_studio.document_root),
+           "MODEL_DIR": str(tmp_path), "BASIC_AUTH_USER": "labelstudio", "BASIC_AUTH_PASS": "s3cret-pass"}
+    project_id = ls_client.create_project("ml backend basic auth", project["label_config"])["id"]
+    with BackendServer(env, tmp_path / "backend.log") as guarded:
+        assert requests.get(f"{guarded.url}/health", timeout=5).status_code == 401
+        with pytest.raises(UserError, match="could not connect ML backend"):
+            connect_backend(ls_client, project_id, guarded.url)  # Label Studio's check gets 401
+        assert ls_client.list_ml_backends(project_id) == []
+        monkeypatch.setenv("BASIC_AUTH_USER", "labelstudio")
+        monkeypatch.setenv("BASIC_AUTH_PASS", "s3cret-pass")
+        for _ in range(2):
+            assert cli.main(["connect-backend", "--project", str(project_id), "--url", guarded.url, "--basic-auth",
+                             "--ls-url", label_studio.url, "--api-key", label_studio.api_key]) == 0
+        [entry] = ls_client.list_ml_backends(project_id)
+        assert entry["auth_method"] == "BASIC_AUTH" and entry["basic_auth_user"] == "labelstudio"
+        assert "s3cret-pass" not in capsys.readouterr().out
