@@ -10,7 +10,7 @@ from multilabelfy.annotation.tasks import GROUPS, build_task_data
 from multilabelfy.catalogue import load_catalogue
 from multilabelfy.refinement import EXTRA_GROUP, MODEL_VERSION, build_refinement_task, load_template, parse_refinement
 
-from test_browser_annotation import CHROMIUM, browser, page  # noqa: F401 (fixtures)
+from test_browser_annotation import browser, page  # noqa: F401 (fixtures)
 from test_browser_annotation import pytestmark  # noqa: F401 (label_studio, browser, slow; skipped without chromium)
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, LYNX = 281, 282, 285, 287
