@@ -39,7 +39,8 @@ def connect_backend(
         basic_auth: the backend's BASIC_AUTH_USER/PASS, stored in Label Studio with the entry.
         prelabel: also set the project to pre-label tasks with this backend when an annotator opens them
             (``show_collab_predictions`` and ``model_version`` = the entry's title, as the UI's
-            "Use predictions to pre-label tasks" does).
+            "Use predictions to pre-label tasks" does), unless the project already pre-labels with another
+            model version (a refinement project's own predictions), which is left alone.
     """
     url = url.rstrip("/")
     project = client.get_project(project_id)  # a wrong id fails here, before anything changes
@@ -65,7 +66,12 @@ def connect_backend(
         logger.warning("project %s also has ML backends %s; Label Studio asks the first one it finds for predictions",
                        project_id, [(e["id"], e.get("url")) for e in others])
     removed = _remove_backend_webhooks(client, project_id, url)
-    if prelabel and (project.get("model_version") != title or not project.get("show_collab_predictions")):
+    current = project.get("model_version") or ""
+    if prelabel and current not in ("", title):
+        # e.g. a refinement project, which pre-labels with its own predictions: switching would hide them.
+        logger.warning("project %s pre-labels with model version %r; left as it is (the backend still answers "
+                       "Retrieve Predictions)", project_id, current)
+    elif prelabel and (current != title or not project.get("show_collab_predictions")):
         client.update_project(project_id, show_collab_predictions=True, model_version=title)
     return Connection(backend=backend, created=created, webhooks_removed=removed, other_backends=others)
 

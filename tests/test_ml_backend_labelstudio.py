@@ -198,3 +198,14 @@ def test_a_backend_behind_basic_auth_is_connected_with_its_credentials(ls_client
         [entry] = ls_client.list_ml_backends(project_id)
         assert entry["auth_method"] == "BASIC_AUTH" and entry["basic_auth_user"] == "labelstudio"
         assert "s3cret-pass" not in capsys.readouterr().out
+
+
+def test_a_project_pre_labelling_with_its_own_predictions_keeps_them(ls_client, backend, project):
+    other = ls_client.create_project("ml backend refinement-like", project["label_config"])["id"]
+    data = {"image": image_url("chelsea"), **{group: [] for group in template.GROUPS}}
+    ls_client.import_tasks(other, [{"data": data, "predictions": [
+        {"model_version": "multilabelfy-refinement", "score": 1.0, "result": []}]}], progress=False)
+    ls_client.update_project(other, show_collab_predictions=True, model_version="multilabelfy-refinement")
+    connection = connect_backend(ls_client, other, backend.url)
+    assert connection.created and len(ls_client.list_ml_backends(other)) == 1
+    assert ls_client.get_project(other)["model_version"] == "multilabelfy-refinement"
