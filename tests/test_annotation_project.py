@@ -208,3 +208,27 @@ def test_a_foreign_project_with_the_same_title_is_left_alone(ls_client, label_st
         create_annotation_projects(ls_client, proposals, catalogue, title,
                                    document_root=label_studio.document_root, progress=False)
     assert list(ls_client.iter_tasks(foreign["id"])) == []
+
+
+@pytest.mark.label_studio
+def test_a_run_cut_off_during_the_import_is_completed_by_the_next(ls_client, label_studio, photo_files, catalogue,
+                                                                  tmp_path, monkeypatch):
+    folder, images, exemplar = photo_files
+    proposals = write_proposals(tmp_path / "p.parquet", images, [281, 967, 657, None, 759])
+    title = f"resume {uuid.uuid4().hex[:6]}"
+    real_import = ls_client.import_tasks
+
+    def import_two_then_fail(project_id, tasks, **kwargs):
+        real_import(project_id, list(tasks)[:2], **kwargs)
+        raise UserError("connection lost (simulated)")
+
+    monkeypatch.setattr(ls_client, "import_tasks", import_two_then_fail)
+    with pytest.raises(UserError, match="simulated"):
+        create_annotation_projects(ls_client, proposals, catalogue, title, document_root=label_studio.document_root,
+                                   progress=False)
+    monkeypatch.undo()
+    [outcome] = create_annotation_projects(ls_client, proposals, catalogue, title,
+                                           document_root=label_studio.document_root, progress=False)
+    assert (outcome.created, outcome.imported, outcome.already_present) == (False, 3, 2)
+    ids = sorted(t["data"]["image_id"] for t in ls_client.iter_tasks(outcome.project_id))
+    assert ids == sorted(proposals.image_id)
