@@ -106,7 +106,10 @@ def _open(url: str, source: str | bytes) -> PIL.Image.Image:
                 return opened.convert("RGB")  # convert() decodes all: a truncated file fails here
         return load_image(source)
     except requests.RequestException as error:
-        raise ImageError(f"image {url} could not be downloaded ({_reason(error)})") from None
+        status = getattr(error.response, "status_code", None)
+        hint = (" (if that is your Label Studio, set LABEL_STUDIO_URL to the same address so that the API key is "
+                "used)") if status in (401, 403) else ""
+        raise ImageError(f"image {url} could not be downloaded ({_reason(error)}){hint}") from None
     except PIL.UnidentifiedImageError:
         raise ImageError(f"image {url} is not an image file PIL can read; fix or replace the file") from None
     except (OSError, PIL.Image.DecompressionBombError, ValueError) as error:

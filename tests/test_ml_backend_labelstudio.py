@@ -16,7 +16,7 @@ from multilabelfy.catalogue import load_catalogue
 from multilabelfy.errors import UserError
 from multilabelfy.ml_backend.config import from_env
 from multilabelfy.ml_backend.connect import connect_backend, retrieve_predictions
-from multilabelfy.ml_backend.images import ImageReader
+from multilabelfy.ml_backend.images import ImageError, ImageReader
 from multilabelfy.ml_backend.serve import BackendServer
 from multilabelfy.models import OFFLINE_LITE0
 from multilabelfy.scripts import cli
@@ -156,6 +156,9 @@ def test_label_studio_serves_images_to_the_backend_with_the_key(ls_client, label
     reader = ImageReader(label_studio.url, None, ls_client.download)  # no shared disk: download with the key
     assert reader.read(image_url("chelsea")).size == (451, 300)
     assert requests.get(label_studio.url + image_url("chelsea"), timeout=10).status_code in (401, 403)
+    other_name = label_studio.url.replace("127.0.0.1", "localhost")  # the same server under another name
+    with pytest.raises(ImageError, match="set LABEL_STUDIO_URL to the same address"):
+        reader.read(other_name + image_url("chelsea"))
     with pytest.raises(UserError, match="not found while trying to download"):
         ls_client.download(image_url("chelsea", exists=False))
 
