@@ -54,7 +54,6 @@ class Refinement:
     labels: tuple[int, ...]
     comment: str
     refiner: str
-    project: int | None
     updated_at: str
     submissions: int = 1
 
@@ -100,7 +99,7 @@ def read_refinements(exports: Iterable[str | os.PathLike], catalogue: Catalogue,
                 who = annotation.get("completed_by")
                 who_id = who.get("id") if isinstance(who, dict) else who
                 refiner = (who.get("email") if isinstance(who, dict) else None) or users.get(who_id, str(who_id))
-                candidate = Refinement(image_id, choice.labels, choice.comment, refiner, task.get("project"),
+                candidate = Refinement(image_id, choice.labels, choice.comment, refiner,
                                        annotation.get("updated_at") or annotation.get("created_at") or "")
                 earlier = found.get(image_id)
                 if earlier is None or candidate.updated_at >= earlier.updated_at:

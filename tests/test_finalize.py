@@ -73,8 +73,8 @@ def test_read_refinements_latest_wins_and_skips_do_not_count(catalogue, tmp_path
 
 def test_merge_orders_by_position_and_keeps_provenance(catalogue):
     refinements = {
-        "img2": fin.Refinement("img2", (0, 1), "", "e@x", 9, "t"),  # unchanged from the union: no comment needed
-        "img1": fin.Refinement("img1", (2, 7), "", "f@x", 10, "t"),  # changed without a comment: flagged
+        "img2": fin.Refinement("img2", (0, 1), "", "e@x", "t"),  # unchanged from the union: no comment needed
+        "img1": fin.Refinement("img1", (2, 7), "", "f@x", "t"),  # changed without a comment: flagged
     }
     final = merged(DECISIONS, refinements)
     assert [f.image_id for f in final] == ["img0", "img1", "img2", "img3"]
@@ -92,11 +92,11 @@ def test_merge_with_a_manifest_reports_images_never_annotated(monkeypatch):
     assert [(f.image_id, f.position) for f in final] == [("img0", 0), ("new", 1), ("img1", 2), ("img2", 3),
                                                          ("img3", 4)]
     with pytest.raises(UserError, match="'ghost' is in no annotation task"):
-        merged(DECISIONS, {"ghost": fin.Refinement("ghost", (), "", "e@x", 9, "t")})
+        merged(DECISIONS, {"ghost": fin.Refinement("ghost", (), "", "e@x", "t")})
 
 
 def test_unrefined_images_stop_finalize_unless_allowed(catalogue, tmp_path):
-    final = merged(DECISIONS, {"img2": fin.Refinement("img2", (), "none fit", "e@x", 9, "t")})
+    final = merged(DECISIONS, {"img2": fin.Refinement("img2", (), "none fit", "e@x", "t")})
     with pytest.raises(UserError, match=r"2 images have no final labels yet \(first: 'img1', unrefined\)"):
         fin.write_outputs(final, catalogue, tmp_path / "out")
     assert not (tmp_path / "out" / fin.LABELS_JSON).exists()
@@ -111,9 +111,9 @@ def test_unrefined_images_stop_finalize_unless_allowed(catalogue, tmp_path):
 
 
 def test_outputs_are_readable_by_the_analysis(catalogue, tmp_path):
-    refinements = {"img2": fin.Refinement("img2", (0, 1, 5), "more", "e@x", 9, "t"),
-                   "img1": fin.Refinement("img1", (2,), "ok", "f@x", 9, "t"),
-                   "img3": fin.Refinement("img3", (), "nothing fits", "f@x", 9, "t")}
+    refinements = {"img2": fin.Refinement("img2", (0, 1, 5), "more", "e@x", "t"),
+                   "img1": fin.Refinement("img1", (2,), "ok", "f@x", "t"),
+                   "img3": fin.Refinement("img3", (), "nothing fits", "f@x", "t")}
     out = tmp_path / "final"
     summary = fin.write_outputs(merged(DECISIONS, refinements), catalogue, out)
     assert summary["label_counts"] == {"0": 1, "1": 1, "2": 1, ">2": 1}
