@@ -159,18 +159,9 @@ def _proposal_indices(data: dict, index_by_id: dict[str, int]) -> tuple[int, ...
     return tuple(index_by_id[c] for c in data.get("proposals", ()) if c in index_by_id)
 
 
-def normalise_task(task: dict, catalogue: Catalogue, users: dict[int, str] | None = None,
-                   batch: str = "") -> list[AnnotatorRow]:
-    """One row per distinct annotator of ``task`` (see :class:`AnnotatorRow` for how duplicates are settled).
-
-    ``batch`` names the task's batch unless its data has a ``batch`` field (batches are projects by default).
-    """
-    index_by_id = _index_by_id(catalogue)
-    return _normalise(task, index_by_id, set(_proposal_indices(task["data"], index_by_id)), users or {}, batch)
-
-
 def _normalise(task: dict, index_by_id: dict[str, int], proposals: set[int], users: dict[int, str],
                batch: str) -> list[AnnotatorRow]:
+    """One row per distinct annotator of ``task`` (see :class:`AnnotatorRow` for how duplicates are settled)."""
     data = task["data"]
     task_id = int(task.get("id", -1))
     image_id = str(data.get("image_id", task_id))
@@ -236,7 +227,10 @@ def decide(rows: list[AnnotatorRow], original_label: int | None, required: int) 
 
 def decide_task(task: dict, catalogue: Catalogue, required: int, users: dict[int, str] | None = None,
                 batch: str = "") -> tuple[list[AnnotatorRow], ImageDecision]:
-    """Normalise one exported task and decide it (``batch`` as in :func:`normalise_task`)."""
+    """Normalise one exported task (one :class:`AnnotatorRow` per distinct annotator) and decide it.
+
+    ``batch`` names the task's batch unless its data has a ``batch`` field (batches are projects by default).
+    """
     data = task["data"]
     index_by_id = _index_by_id(catalogue)
     proposals = _proposal_indices(data, index_by_id)
