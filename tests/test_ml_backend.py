@@ -331,3 +331,17 @@ def test_secrets_stay_out_of_debug_logs(served, caplog):
                                                     "access_token": "owner-token-in-body"})
     assert "owner-token-in-body" not in caplog.text
     assert base64.b64encode(b"ml:pw-in-header").decode() not in caplog.text
+
+
+def test_gunicorn_binds_loopback_unless_told_otherwise(monkeypatch):
+    from multilabelfy.ml_backend import _wsgi
+
+    for name in ("HOST", "PORT", "WORKERS", "THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    command = _wsgi._gunicorn_command()
+    assert command[1:3] == ["-m", "gunicorn"] and command[-1] == "multilabelfy.ml_backend._wsgi:app"
+    assert command[command.index("--bind") + 1] == "127.0.0.1:9090"
+    assert command[command.index("--workers") + 1] == "1" and "--reload" not in command
+    monkeypatch.setenv("HOST", "::")
+    monkeypatch.setenv("PORT", "9191")
+    assert _wsgi._gunicorn_command()[command.index("--bind") + 1] == "[::]:9191"
