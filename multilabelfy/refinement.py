@@ -210,6 +210,10 @@ def spawn_refinement(client, folder: str | os.PathLike, annotators: Sequence[str
     rows = needing_refinement(folder)
     by_image = {row["image_id"]: row for row in rows}
     source = summary.get("source", {})
+    if not rows:  # every image was agreed: no empty projects
+        assignment = {"annotation_projects": source.get("projects") or [], "annotators": annotators, "projects": []}
+        write_json(assignment_path, assignment)
+        return assignment
     base = title or base_title(source)
 
     projects: dict[str, dict] = {}

@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     for project in assignment["projects"]:
         print(f"{project['annotator']}: project {project['project']} with {project['images']} images "
               f"({project['imported_now']} added now): {project['url']}")
+    if not assignment["projects"]:
+        print(f"no image of {args.folder} needs refinement; nothing was created. Next: "
+              f"multilabelfy finalize --annotation {args.folder} --out FINAL")
+        return 0
     ids = ",".join(str(project["project"]) for project in assignment["projects"])
     print(f"assignment written to {args.folder}/{ASSIGNMENT_FILE}; when done: "
           f"multilabelfy finalize --annotation {args.folder} --refinement {ids} --out FINAL")

@@ -106,3 +106,24 @@ def test_refinement_titles_fit_label_studio_and_stay_distinct():
                    for k in range(2)]
     assert all(len(t) <= TITLE_MAX for t in long_emails) and long_emails[0] != long_emails[1]
     assert refinement_title("T", "x@y.z") == refinement_title("T", "x@y.z")
+
+
+def test_nothing_to_refine_creates_nothing(catalogue, tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from multilabelfy.disagreement import DECISIONS_FILE, DECISIONS_SCHEMA, SUMMARY_FILE
+    from multilabelfy.refinement import ASSIGNMENT_FILE, spawn_refinement
+
+    class NoServer:
+        def __getattr__(self, name):
+            raise AssertionError(f"spawn-refinement called Label Studio ({name}) with nothing to refine")
+
+    row = {name: None for name in DECISIONS_SCHEMA.names}
+    row.update(task_id=1, image_id="a", decision="AGREED", agreed_labels=[0])
+    pq.write_table(pa.Table.from_pylist([row], schema=DECISIONS_SCHEMA), tmp_path / DECISIONS_FILE)
+    (tmp_path / SUMMARY_FILE).write_text(json.dumps({"source": {"projects": [3], "exports": []}}))
+    assignment = spawn_refinement(NoServer(), tmp_path, ["e@x"], catalogue)
+    assert assignment["projects"] == [] and json.loads((tmp_path / ASSIGNMENT_FILE).read_text()) == assignment
