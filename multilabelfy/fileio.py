@@ -67,7 +67,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
-    """Write ``data`` as UTF-8 JSON, atomically."""
+    """Write ``data`` as UTF-8 JSON, atomically.
+
+    Large files should pass ``indent=None``: only then does ``json`` use its C encoder (and ``dumps`` rather
+    than ``dump``, which always takes the pure-Python path).
+    """
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
     with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=indent, ensure_ascii=False)
+        handle.write(text)
         handle.write("\n")
