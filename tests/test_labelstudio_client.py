@@ -9,7 +9,7 @@ import requests
 
 from multilabelfy.errors import UserError
 from multilabelfy.labelstudio.client import LabelStudioClient
-from multilabelfy.labelstudio.server import free_port
+from multilabelfy.service import free_port
 
 CONFIG = """<View><Image name="image" value="$image"/>
 <Choices name="labels" toName="image" choice="multiple" value="$options"/></View>"""

@@ -6,7 +6,8 @@ import pytest
 import requests
 
 from multilabelfy.errors import UserError
-from multilabelfy.labelstudio.server import Credentials, LabelStudioServer, free_port
+from multilabelfy.labelstudio.server import Credentials, LabelStudioServer
+from multilabelfy.service import free_port
 
 pytestmark = pytest.mark.label_studio
 

@@ -16,12 +16,8 @@ import logging
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +25,7 @@ import requests
 
 from multilabelfy.errors import UserError
 from multilabelfy.fileio import write_json
+from multilabelfy.service import ServiceProcess, free_port, log_tail
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +51,6 @@ class Credentials:
         return cls(username=username, password=secrets.token_urlsafe(12), token=secrets.token_hex(20))
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 def _label_studio_executable() -> str:
     beside_python = Path(sys.executable).with_name("label-studio")
     found = str(beside_python) if beside_python.exists() else shutil.which("label-studio")
@@ -70,22 +60,6 @@ def _label_studio_executable() -> str:
             "of a running Label Studio"
         )
     return found
-
-
-def _die_with_parent() -> None:
-    """Runs in the server's process before exec: on Linux the kernel sends it SIGTERM when the process that
-    started it dies, so that a killed test run or demo leaves no server behind (PR_SET_PDEATHSIG = 1)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    if not path.exists():
-        return "(no log)"
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return "".join(deque(handle, maxlen=lines)).rstrip()
 
 
 class LabelStudioServer:
@@ -121,7 +95,7 @@ class LabelStudioServer:
         self.startup_timeout = startup_timeout
         self._requested_credentials = credentials
         self.credentials: Credentials | None = None
-        self._process: subprocess.Popen | None = None
+        self._service: ServiceProcess | None = None
 
     @property
     def url(self) -> str:
@@ -139,7 +113,7 @@ class LabelStudioServer:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._service.pid if self._service else None
 
     def _environment(self, credentials: Credentials) -> dict[str, str]:
         env = dict(os.environ)
@@ -185,7 +159,7 @@ class LabelStudioServer:
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir,
             )
         if result.returncode != 0 or not (data_dir / DATABASE_FILE).exists():
-            raise UserError(f"`label-studio init` failed in {data_dir}; its log ends with:\n{_tail(log_path)}")
+            raise UserError(f"`label-studio init` failed in {data_dir}; its log ends with:\n{log_tail(log_path)}")
 
     def _initialize(self) -> None:
         if (self.data_dir / DATABASE_FILE).exists():
@@ -217,7 +191,7 @@ class LabelStudioServer:
 
     def start(self) -> "LabelStudioServer":
         """Start the server and return once it answers our token on ``self.url``."""
-        if self._process is not None:
+        if self._service is not None:
             return self
         self._initialize()
         self.document_root.mkdir(parents=True, exist_ok=True)
@@ -225,54 +199,28 @@ class LabelStudioServer:
             _label_studio_executable(), "start", "--no-browser", "--internal-host", self.host,
             "--port", str(self.port), "--data-dir", str(self.data_dir), "--enable-legacy-api-token",
         ]
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            self._process = subprocess.Popen(
-                command, env=self._environment(self.credentials), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.data_dir, start_new_session=True, preexec_fn=_die_with_parent,
-            )
+        self._service = ServiceProcess("Label Studio", self.url, command, self._environment(self.credentials),
+                                       self.log_path, cwd=self.data_dir)
         try:
-            self._wait_until_ready()
+            self._service.start(self._answers_our_token, self.startup_timeout)
         except BaseException:
-            self.stop()
+            self._service = None
             raise
-        logger.info("Label Studio is up at %s (pid %d, log %s)", self.url, self._process.pid, self.log_path)
+        logger.info("Label Studio is up at %s (pid %d, log %s)", self.url, self.pid, self.log_path)
         return self
 
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        headers = {"Authorization": f"Token {self.credentials.token}"}
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise UserError(
-                    f"Label Studio exited with status {self._process.returncode} while starting; "
-                    f"its log {self.log_path} ends with:\n{_tail(self.log_path)}"
-                )
-            try:
-                # Asking as our own user proves that the answer comes from this server: a busy port
-                # makes label-studio silently take another one.
-                response = requests.get(f"{self.url}/api/current-user/whoami", headers=headers, timeout=5)
-                if response.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise UserError(
-            f"Label Studio did not answer on {self.url} within {self.startup_timeout:.0f} s; "
-            f"its log {self.log_path} ends with:\n{_tail(self.log_path)}"
-        )
+    def _answers_our_token(self) -> bool:
+        # Asking as our own user proves that the answer comes from this server: a busy port
+        # makes label-studio silently take another one.
+        response = requests.get(f"{self.url}/api/current-user/whoami",
+                                headers={"Authorization": f"Token {self.credentials.token}"}, timeout=5)
+        return response.status_code == 200
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server we started (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        # The server runs in its own session, so its group holds only what it started.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        service, self._service = self._service, None
+        if service is not None:
+            service.stop(timeout)
 
     def __enter__(self) -> "LabelStudioServer":
         return self.start()
