@@ -200,7 +200,7 @@ def _compare(args) -> int:
         sources.append(read_label_sets(raw, None if keyed else manifest, catalogue))
         names.append(name or path.stem)
     result = consolidate(sources, names, len(catalogue))
-    out = write_comparison(result, args.out)
+    out = write_comparison(result, args.out, [c.name for c in catalogue])
     summary = result.summary()
     print(f"{out}: {summary['all_agree']} of {summary['images_compared']} images labelled identically by "
           f"{len(names)} sources ({100 * (summary['all_agree_rate'] or 0):.2f}%)")

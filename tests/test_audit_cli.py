@@ -107,7 +107,7 @@ def test_compare_consolidates_four_formats(relabelings):
     assert per_image.loc[1, ["ours", "wnids", "majority", "differing"]].tolist() == ["795 970", "970", "795 970", "wnids"]
     per_class = pd.read_csv(out / "per_class.csv").set_index("class")
     assert per_class.loc[795, ["in_any", "in_all", "agree"]].tolist() == [1, 0, 0]
-    assert per_class.loc[65, ["in_any", "in_all", "agree_rate"]].tolist() == [1, 1, 1.0]
+    assert per_class.loc[65, ["name", "in_any", "in_all", "agree_rate"]].tolist() == ["sea snake", 1, 1, 1.0]
     pairwise = pd.read_csv(out / "pairwise.csv")
     assert len(pairwise) == 6 and pairwise["identical"].min() == pytest.approx(2 / 3)
     assert "labelled identically" in (out / "index.html").read_text()

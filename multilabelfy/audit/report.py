@@ -16,7 +16,7 @@ import pandas as pd
 
 from multilabelfy.analysis import html_report as page
 from multilabelfy.analysis.gallery import thumbnails
-from multilabelfy.analysis.report import _write_csv
+from multilabelfy.analysis.report import _named, _write_csv
 from multilabelfy.errors import UserError
 from multilabelfy.fileio import atomic_write, write_json
 
@@ -160,13 +160,15 @@ def write_classes(pairs: pd.DataFrame, groups: pd.DataFrame, mass, class_names: 
     return out
 
 
-def write_comparison(result: Consolidation, out: str | os.PathLike) -> Path:
-    """``per_image.csv``, ``per_class.csv``, ``pairwise.csv``, ``consistent.json`` (a keyed label file that
-    ``read_label_sets`` reads), ``summary.json`` and ``index.html`` into folder ``out``."""
+def write_comparison(result: Consolidation, out: str | os.PathLike, class_names: Sequence[str] = ()) -> Path:
+    """``per_image.csv``, ``per_class.csv`` (with a ``name`` column from ``class_names``), ``pairwise.csv``,
+    ``consistent.json`` (a keyed label file that ``read_label_sets`` reads), ``summary.json`` and ``index.html``
+    into folder ``out``."""
     out = _out_dir(out)
     summary = result.summary()
+    per_class = _named(result.per_class, class_names)
     _write_csv(result.per_image, out / "per_image.csv")
-    _write_csv(result.per_class, out / "per_class.csv")
+    _write_csv(per_class, out / "per_class.csv")
     _write_csv(result.pairwise, out / "pairwise.csv")
     write_json(out / "consistent.json", result.consistent, indent=None)
     write_json(out / "summary.json", summary)
@@ -179,7 +181,7 @@ def write_comparison(result: Consolidation, out: str | os.PathLike) -> Path:
         page._table(result.pairwise.round(4), None, caption="Agreement of each pair of sources"),
         page._table(pd.DataFrame(summary["differing_most"], columns=["source", "images where it differs"]), None,
                     caption="Which source differs from the majority"),
-        page._table(result.per_class.head(SHOWN).round(3), None, caption="Classes with the least agreement"),
+        page._table(per_class.head(SHOWN).round(3), None, caption="Classes with the least agreement"),
         page._table(differ, None, caption="First images whose sets differ"),
     ])
     return out
