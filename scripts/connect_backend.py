@@ -6,6 +6,7 @@ import argparse
 import os
 
 from multilabelfy.errors import UserError
+from multilabelfy.scripts.options import add_label_studio_options, label_studio_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,8 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True,
                         help="the backend's URL as Label Studio reaches it, e.g. http://127.0.0.1:9090")
     parser.add_argument("--title", default="multilabelfy", help="the backend entry's title (default: %(default)s)")
-    parser.add_argument("--ls-url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
-    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
+    add_label_studio_options(parser, url_flag="--ls-url")
     parser.add_argument("--basic-auth", action="store_true",
                         help="the backend requires basic auth: send $BASIC_AUTH_USER and $BASIC_AUTH_PASS")
     parser.add_argument("--no-prelabel", action="store_true",
@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multilabelfy.labelstudio.client import LabelStudioClient
     from multilabelfy.ml_backend.connect import connect_backend, retrieve_predictions
 
     if not args.url.startswith(("http://", "https://")):
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         if not user or not password:
             raise UserError("--basic-auth needs BASIC_AUTH_USER and BASIC_AUTH_PASS in the environment")
         basic_auth = (user, password)
-    client = LabelStudioClient.from_env(args.ls_url, args.api_key)
+    client = label_studio_client(args)
     connection = connect_backend(client, args.project, args.url, title=args.title, basic_auth=basic_auth,
                                  prelabel=not args.no_prelabel)
     backend = connection.backend

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from multilabelfy.scripts.options import add_catalogue_option, add_label_studio_options, label_studio_client
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proposals", required=True, help="proposals Parquet from `multilabelfy propose`")
@@ -15,12 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="distinct annotators each image needs (project overlap; default: %(default)s)")
     parser.add_argument("--batches", type=int, default=1,
                         help="split the images, in manifest order, into this many projects (default: %(default)s)")
-    parser.add_argument("--catalogue", default=None,
-                        help="class catalogue: 'imagenet-1k' (default) or a CSV (the one used by `propose`)")
+    add_catalogue_option(parser)
     parser.add_argument("--show-original-label", action="store_true",
                         help="show the dataset's label above the proposals (off by default: it anchors annotators)")
-    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
-    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
+    add_label_studio_options(parser)
     parser.add_argument("--document-root", default=None,
                         help="the server's local-files document root, for local images "
                              "(default: $LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT)")
@@ -35,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multilabelfy.annotation.project import DOCUMENT_ROOT_ENV, create_annotation_projects, read_exemplars
     from multilabelfy.catalogue import load_catalogue
-    from multilabelfy.labelstudio.client import LabelStudioClient
     from multilabelfy.proposals.store import read_proposals
 
     proposals = read_proposals(args.proposals)
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         proposals = prioritise(proposals, read_ranking(args.priority), args.priority_top)
     exemplars = read_exemplars(args.exemplars) if args.exemplars else None
     catalogue = load_catalogue(args.catalogue)
-    client = LabelStudioClient.from_env(args.url, args.api_key)
+    client = label_studio_client(args)
     outcomes = create_annotation_projects(
         client, proposals, catalogue, args.title, exemplars=exemplars,
         annotators_per_image=args.annotators_per_image, batches=args.batches,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multilabelfy.catalogue import IMAGENET_1K
 from multilabelfy.errors import UserError
+from multilabelfy.scripts.options import (
+    add_catalogue_option, add_label_studio_options, add_progress_option, label_studio_client,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,11 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-annotators", type=int, default=None,
                         help="distinct annotators an image needs to be AGREED (default: the projects' largest "
                              "overlap, or 2 with --export)")
-    parser.add_argument("--catalogue", default=IMAGENET_1K,
-                        help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
-    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
-    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_catalogue_option(parser)
+    add_label_studio_options(parser)
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,13 +38,12 @@ def run(args: argparse.Namespace) -> int:
     batches = None
     required = args.min_annotators
     if args.project is not None:
-        from multilabelfy.labelstudio.client import LabelStudioClient
 
         try:
             project_ids = [int(part) for part in args.project.split(",") if part.strip()]
         except ValueError:
             raise UserError(f"--project {args.project!r} must be a project id or comma-separated ids") from None
-        client = LabelStudioClient.from_env(args.url, args.api_key)
+        client = label_studio_client(args)
         projects = [client.get_project(project_id) for project_id in project_ids]
         exports = []
         for project in projects:  # every snapshot is on disk before anything is analysed

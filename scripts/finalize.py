@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multilabelfy.catalogue import IMAGENET_1K
 from multilabelfy.errors import UserError
+from multilabelfy.scripts.options import (
+    add_catalogue_option, add_label_studio_options, add_progress_option, label_studio_client,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-unrefined", action="store_true",
                         help="write labels even while images await refinement (as empty sets; listed in "
                              "unrefined.csv)")
-    parser.add_argument("--catalogue", default=IMAGENET_1K,
-                        help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
-    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
+    add_catalogue_option(parser)
+    add_progress_option(parser)
+    add_label_studio_options(parser)
 
 
 def _ids(text: str, what: str) -> list[int]:
@@ -50,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
     users: dict[int, str] = {}
     project_ids = _ids(args.refinement, "--refinement")
     if project_ids:
-        from multilabelfy.labelstudio.client import LabelStudioClient
 
-        client = LabelStudioClient.from_env(args.url, args.api_key)
+        client = label_studio_client(args)
         for project_id in project_ids:
             exports.append(client.export_snapshot(project_id, out / f"refinement-{project_id}.json"))
             print(f"saved a snapshot of refinement project {project_id} to {exports[-1]}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from multilabelfy.catalogue import IMAGENET_1K
 from multilabelfy.models import HUB, OFFLINE_LITE0, RANDOM
+from multilabelfy.scripts.options import add_catalogue_option, add_progress_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,15 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(offline ImageNet weights for efficientnet_lite0) or '{RANDOM}'")
     parser.add_argument("--out", required=True, help="output Parquet; unreadable images go to <out>.errors.csv")
     parser.add_argument("--top-k", type=int, default=20, help="proposals per image (default 20)")
-    parser.add_argument("--catalogue", default=IMAGENET_1K,
-                        help=f"'{IMAGENET_1K}' (default) or a CSV with id[,index,name,synonyms,definition] columns")
+    add_catalogue_option(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                         help="DataLoader worker processes that read and transform images (0: in the main process)")
     parser.add_argument("--chunk-size", type=int, default=1024,
                         help="images per chunk file; a killed run resumes from the last finished chunk")
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

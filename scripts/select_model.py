@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from multilabelfy.catalogue import IMAGENET_1K
+from multilabelfy.scripts.options import add_catalogue_option, add_progress_option
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,12 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", required=True,
                         help="multi-label reference: ReaL's real.json (or 'imagenet-real', timm's copy), a "
                              "ReaL-style list in dataset order, a {image: [labels]} JSON, or an image_id,labels CSV")
-    parser.add_argument("--catalogue", default=IMAGENET_1K, help=f"'{IMAGENET_1K}' (default) or a class CSV")
+    add_catalogue_option(parser)
     parser.add_argument("--out", help="also write the ranking here (.csv or .json)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda (default: cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

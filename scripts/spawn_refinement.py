@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from multilabelfy.catalogue import IMAGENET_1K
+from multilabelfy.scripts.options import (
+    add_catalogue_option, add_label_studio_options, add_progress_option, label_studio_client,
+)
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,19 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default=None,
                         help="base of the projects' titles, '<title> - refine <annotator>' (default: the "
                              "annotation project's title without its batch suffix)")
-    parser.add_argument("--catalogue", default=IMAGENET_1K,
-                        help=f"'{IMAGENET_1K}' (default) or the CSV the project was made with")
-    parser.add_argument("--url", default=None, help="Label Studio URL (default: $LABEL_STUDIO_URL)")
-    parser.add_argument("--api-key", default=None, help="Label Studio API key (default: $LABEL_STUDIO_API_KEY)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_catalogue_option(parser)
+    add_label_studio_options(parser)
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from multilabelfy.catalogue import load_catalogue
-    from multilabelfy.labelstudio.client import LabelStudioClient
     from multilabelfy.refinement import ASSIGNMENT_FILE, spawn_refinement
 
-    client = LabelStudioClient.from_env(args.url, args.api_key)
+    client = label_studio_client(args)
     assignment = spawn_refinement(client, args.folder, args.annotators.split(","), load_catalogue(args.catalogue),
                                   title=args.title, progress=not args.no_progress)
     for project in assignment["projects"]:
