@@ -171,10 +171,10 @@ def _normalise(task: dict, index_by_id: dict[str, int], proposals: set[int], use
         by_annotator[_annotator_of(annotation, users)[0]].append(annotation)
 
     rows = []
-    for annotator, annotations in sorted(by_annotator.items()):
-        submitted = [a for a in annotations if not a.get("was_cancelled")]
+    for annotator, own in sorted(by_annotator.items()):
+        submitted = [a for a in own if not a.get("was_cancelled")]
         # The last word counts: latest update, then latest creation, then highest id.
-        chosen = max(submitted or annotations,
+        chosen = max(submitted or own,
                      key=lambda a: (a.get("updated_at") or "", a.get("created_at") or "", a.get("id") or 0))
         parsed = parse_annotation(chosen.get("result") or [])
         known = {class_id: index_by_id.get(class_id) for class_id in parsed.selected}
@@ -185,7 +185,7 @@ def _normalise(task: dict, index_by_id: dict[str, int], proposals: set[int], use
             annotator_id=_annotator_of(chosen, users)[1], annotation_id=chosen.get("id"), status=status,
             labels=labels if status == SUBMITTED else (),
             none_of_these=parsed.none_of_these and status == SUBMITTED, comment=parsed.comment,
-            superseded=len(annotations) - 1,
+            superseded=len(own) - 1,
             outside_proposals=tuple(i for i in labels if i not in proposals) if status == SUBMITTED else (),
             unknown_labels=tuple(sorted(c for c, i in known.items() if i is None)) if status == SUBMITTED else (),
             lead_time=chosen.get("lead_time"), batch=batch,
