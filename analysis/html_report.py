@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _NUMERIC = re.compile(r"^[-+−]?\d")
 LOWEST_CLASSES = 20  # rows of the per-class tables: the classes that most need a look
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
 padding:0 1em}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #4c72b0;padding-bottom:.2em;margin-top:2em}
@@ -42,20 +42,26 @@ td.t,th.t{text-align:left}
 """
 
 
+def page_head(title: str, meta: Sequence[str]) -> list[str]:
+    """The start of a self-contained page: the shared style, the title and ``meta`` lines with the time written."""
+    written = f"Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>", f"<title>{escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>",
+        "<p class='meta'>" + "<br>".join(escape(line) for line in [*meta, written]) + "</p>",
+    ]
+
+
 def render(summary: Mapping[str, Any], tables: "ReportTables", charts: Mapping[str, Path],
            thumbnails: Sequence[bytes | None]) -> str:
     """The page as a string. ``charts``: chart key -> PNG path; ``thumbnails``: JPEG bytes (or None) for the
     first rows of ``tables.zero_label``."""
     parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>Multilabelfy report</title>", f"<style>{_STYLE}</style></head><body>",
-        "<h1>Multilabelfy report</h1>",
-        f"<p class='meta'>Labels: {_e(summary['labels'])}<br>Manifest: {_e(summary['manifest'])}<br>"
-        f"Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
-        _cards(summary),
+        *page_head("Multilabelfy report", [f"Labels: {summary['labels']}", f"Manifest: {summary['manifest']}"]),
+        _summary_cards(summary),
         "<h2>How many labels each image has</h2>",
-        _chart(charts, "label_counts"),
-        _table(tables.distribution.assign(percent=tables.distribution["percent"].map("{:.2f}%".format)),
+        embedded_chart(charts, "label_counts"),
+        html_table(tables.distribution.assign(percent=tables.distribution["percent"].map("{:.2f}%".format)),
                {"label_count": "labels per image", "images": "images", "percent": "share"}),
     ]
     if len(tables.accuracies):
@@ -64,10 +70,10 @@ def render(summary: Mapping[str, Any], tables: "ReportTables", charts: Mapping[s
         parts += [
             "<h2>Does the original label survive?</h2>",
             "<p>Per class, the share of its images whose original label is in the new label set.</p>",
-            _chart(charts, "class_agreement"),
+            embedded_chart(charts, "class_agreement"),
             f"<h3>The {LOWEST_CLASSES} classes with the lowest agreement</h3>",
-            _table(tables.class_agreement.head(LOWEST_CLASSES).assign(
-                agreement=lambda t: t["agreement"].map(_pct)),
+            html_table(tables.class_agreement.head(LOWEST_CLASSES).assign(
+                agreement=lambda t: t["agreement"].map(percent)),
                 {"class": "class", "name": "name", "images": "images", "kept": "kept", "no_label": "no valid label",
                  "agreement": "agreement"}),
         ]
@@ -83,7 +89,7 @@ def _models_section(summary: Mapping[str, Any], tables: "ReportTables", charts: 
     accuracies = tables.accuracies.sort_values("real_accuracy", ascending=False)
     models = accuracies.assign(gap=accuracies["real_accuracy"] - accuracies["top1"])
     by_count = tables.by_label_count
-    cells = by_count.assign(cell=[_pct(p) + ("" if _nan(u) else f" ± {100 * u:.1f}")
+    cells = by_count.assign(cell=[percent(p) + ("" if _nan(u) else f" ± {100 * u:.1f}")
                                   for p, u in zip(by_count["top1"], by_count["margin"])])
     grid = label_count_matrix(cells, "cell", accuracies)
     images = dict(zip(by_count["label_count"], by_count["images"]))
@@ -95,17 +101,17 @@ def _models_section(summary: Mapping[str, Any], tables: "ReportTables", charts: 
         "<h2>Models on the original and the new labels</h2>",
         "<p>Top-1/top-5 count a prediction right when it names the original label; ReaL accuracy when the top-1 "
         "is any label of the image's new set (images with no valid label are left out, as ReaL does).</p>",
-        _table(models.assign(**{c: models[c].map(_pct) for c in ("top1", "top5", "real_accuracy", "real_top5")},
+        html_table(models.assign(**{c: models[c].map(percent) for c in ("top1", "top5", "real_accuracy", "real_top5")},
                              gap=models["gap"].map(lambda g: "" if _nan(g) else f"{100 * g:+.2f}")),
                {"model": "model", "top1": "top-1", "top5": "top-5", "real_accuracy": "ReaL", "real_top5": "ReaL top-5",
                 "gap": "ReaL − top-1 (points)"}),
-        f"<h3>ReaL against top-1</h3><p>Linear fit: {_e(line)}.</p>",
-        _chart(charts, "real_vs_top1"),
+        f"<h3>ReaL against top-1</h3><p>Linear fit: {escape(line)}.</p>",
+        embedded_chart(charts, "real_vs_top1"),
         "<h3>Top-1 by label count</h3>",
         "<p>Top-1 accuracy (original labels) of images grouped by their number of new labels, with the 95% "
         "half-width U = 1.96·√(p(1−p)/n); blank where n &lt; 2.</p>",
-        f"<div class='row'>{_chart(charts, 'top1_heatmap')}{_chart(charts, 'margin_heatmap')}</div>",
-        _table(grid.reset_index(), None),
+        f"<div class='row'>{embedded_chart(charts, 'top1_heatmap')}{embedded_chart(charts, 'margin_heatmap')}</div>",
+        html_table(grid.reset_index(), None),
     ]
 
 
@@ -115,12 +121,12 @@ def _comparison_section(summary: Mapping[str, Any], tables: "ReportTables") -> l
     lowest = per_class.sort_values(["jaccard", "class"]).head(LOWEST_CLASSES)
     return [
         "<h2>Compared with another label set</h2>",
-        f"<p>Other labels: {_e(comparison['labels'])}. Identical sets on {_pct(comparison['identical'])} of images; "
+        f"<p>Other labels: {escape(comparison['labels'])}. Identical sets on {percent(comparison['identical'])} of images; "
         f"mean Jaccard {comparison['mean_jaccard']:.3f} (two empty sets count as agreeing).</p>",
-        _table(per_image.assign(jaccard=per_image["jaccard"].round(3)).query("~identical").head(LOWEST_CLASSES),
+        html_table(per_image.assign(jaccard=per_image["jaccard"].round(3)).query("~identical").head(LOWEST_CLASSES),
                {"image_id": "image", "count_a": "labels (this)", "count_b": "labels (other)", "common": "in both",
                 "jaccard": "Jaccard"}, caption="First images whose sets differ"),
-        _table(lowest.assign(jaccard=lowest["jaccard"].round(3)),
+        html_table(lowest.assign(jaccard=lowest["jaccard"].round(3)),
                {"class": "class", "name": "name", "in_a": "images (this)", "in_b": "images (other)",
                 "in_both": "in both", "jaccard": "Jaccard"},
                caption=f"The {LOWEST_CLASSES} classes the two sets agree on least"),
@@ -138,7 +144,7 @@ def _gallery_section(tables: "ReportTables", thumbnails: Sequence[bytes | None])
             continue
         name = row["name"] or ("" if row["class"] < 0 else str(row["class"]))
         figures.append(f"<figure><img src='data:image/jpeg;base64,{base64.b64encode(thumb).decode()}' "
-                       f"alt='{_e(row['image_id'])}'><figcaption>{_e(row['image_id'])}<br><i>was: {_e(name)}</i>"
+                       f"alt='{escape(row['image_id'])}'><figcaption>{escape(row['image_id'])}<br><i>was: {escape(name)}</i>"
                        "</figcaption></figure>")
     if not figures:
         return parts + ["<p class='note'>No thumbnails: the manifest gives no readable local image paths. "
@@ -148,42 +154,50 @@ def _gallery_section(tables: "ReportTables", thumbnails: Sequence[bytes | None])
                     f"<div class='gallery'>{''.join(figures)}</div>"]
 
 
-def _cards(summary: Mapping[str, Any]) -> str:
-    percent = summary["label_count_percent"]
-    more = sum(v for k, v in percent.items() if int(k) > 2)
-    cards = [(f"{summary['num_images']:,}", "images"), (_pct(percent.get("0", 0) / 100), "no valid label"),
-             (_pct(percent.get("1", 0) / 100), "one label"), (_pct(percent.get("2", 0) / 100), "two labels"),
-             (_pct(more / 100), "more than two")]
+def _summary_cards(summary: Mapping[str, Any]) -> str:
+    shares = summary["label_count_percent"]
+    more = sum(v for k, v in shares.items() if int(k) > 2)
+    items = [(f"{summary['num_images']:,}", "images"), (percent(shares.get("0", 0) / 100), "no valid label"),
+             (percent(shares.get("1", 0) / 100), "one label"), (percent(shares.get("2", 0) / 100), "two labels"),
+             (percent(more / 100), "more than two")]
     if summary.get("original_label_kept") is not None:
-        cards.append((_pct(summary["original_label_kept"]), "original label kept"))
+        items.append((percent(summary["original_label_kept"]), "original label kept"))
     if summary["models"]:
-        cards.append((str(len(summary["models"])), "models"))
-    return "<div class='cards'>" + "".join(f"<div class='card'><b>{v}</b><span>{_e(k)}</span></div>"
-                                           for v, k in cards) + "</div>"
+        items.append((str(len(summary["models"])), "models"))
+    return cards(items)
 
 
-def _chart(charts: Mapping[str, Path], key: str) -> str:
+def cards(items: Sequence[tuple[Any, str]]) -> str:
+    """A row of headline figures: (value, what it counts) pairs; values are formatted with ``format_cell``."""
+    cells = "".join(f"<div class='card'><b>{escape(format_cell(v))}</b><span>{escape(k)}</span></div>"
+                    for v, k in items)
+    return f"<div class='cards'>{cells}</div>"
+
+
+def embedded_chart(charts: Mapping[str, Path], key: str) -> str:
     if key not in charts:
         return ""
     data = base64.b64encode(Path(charts[key]).read_bytes()).decode()
     return f"<img class='chart' alt='{key}' src='data:image/png;base64,{data}'>"
 
 
-def _table(table: pd.DataFrame, headers: Mapping[str, str] | None, caption: str = "") -> str:
+def html_table(table: pd.DataFrame, headers: Mapping[str, str] | None, caption: str = "") -> str:
     columns = list(headers) if headers else list(table.columns)
     # a header sits over its column: left for words, right for numbers (judged by the first row)
     first = dict(zip(columns, next(table[columns].itertuples(index=False), [""] * len(columns))))
-    head = "".join(f"<th{'' if _NUMERIC.match(_cell(first[c])) else ' class=t'}>{_e((headers or {}).get(c, c))}</th>"
-                   for c in columns)
+    head = "".join(f"<th{_align(first[c])}>{escape((headers or {}).get(c, c))}</th>" for c in columns)
     # words read left-aligned, numbers (also formatted ones such as '81.2% ± 1.3') right-aligned
-    body = "".join("<tr>" + "".join(f"<td{'' if _NUMERIC.match(_cell(v)) else ' class=t'}>{_e(_cell(v))}</td>"
-                                    for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td{_align(v)}>{escape(format_cell(v))}</td>" for v in row) + "</tr>"
                    for row in table[columns].itertuples(index=False))
-    title = f"<caption>{_e(caption)}</caption>" if caption else ""
+    title = f"<caption>{escape(caption)}</caption>" if caption else ""
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _cell(value: Any) -> str:
+def _align(value: Any) -> str:
+    return "" if _NUMERIC.match(format_cell(value)) else " class=t"
+
+
+def format_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -193,7 +207,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _pct(value: Any) -> str:
+def percent(value: Any) -> str:
     return "" if _nan(value) else f"{100 * float(value):.2f}%"
 
 
@@ -201,5 +215,5 @@ def _nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _e(text: Any) -> str:
+def escape(text: Any) -> str:
     return html.escape(str(text), quote=True)

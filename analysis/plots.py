@@ -19,7 +19,7 @@ from multilabelfy.fileio import atomic_path
 MAX_ANNOTATED_MODELS = 30  # beyond this, names and cell values would overlap
 
 
-def _save(figure: Figure, path: str | os.PathLike) -> None:
+def save_figure(figure: Figure, path: str | os.PathLike) -> None:
     FigureCanvasAgg(figure)
     figure.tight_layout()
     with atomic_path(path) as tmp:
@@ -51,7 +51,7 @@ def plot_label_counts(distribution: pd.DataFrame, path: str | os.PathLike, pie_c
     bars.set_ylabel("images")
     bars.set_ylim(0, images.max() * 1.2 if len(images) else 1)
     bars.spines[["top", "right"]].set_visible(False)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_real_vs_top1(accuracies: pd.DataFrame, fit: Mapping[str, float], path: str | os.PathLike) -> None:
@@ -81,7 +81,7 @@ def plot_real_vs_top1(accuracies: pd.DataFrame, fit: Mapping[str, float], path: 
     axes.set_title("Accuracy on the new labels against the original labels")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_heatmap(matrix: pd.DataFrame, path: str | os.PathLike, title: str, colour_label: str,
@@ -106,7 +106,7 @@ def plot_heatmap(matrix: pd.DataFrame, path: str | os.PathLike, title: str, colo
                 dark_cell = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
                 axes.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=7,
                           color="white" if dark_cell else "black")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_class_agreement(agreement: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -119,4 +119,4 @@ def plot_class_agreement(agreement: pd.DataFrame, path: str | os.PathLike) -> No
     axes.set_ylabel("classes")
     axes.set_title(f"Original-label agreement per class ({len(agreement)} classes)")
     axes.spines[["top", "right"]].set_visible(False)
-    _save(figure, path)
+    save_figure(figure, path)

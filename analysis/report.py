@@ -74,8 +74,8 @@ def compute_report(manifest: Manifest, label_sets: LabelSets, predictions: Seque
         accuracies=accuracies,
         regression=metrics.linear_fit(accuracies["top1"], accuracies["real_accuracy"]),
         by_label_count=metrics.top1_by_label_count(topk, labels, counts, cap),
-        class_agreement=_named(metrics.class_agreement(labels, label_sets, num_classes), class_names),
-        zero_label=_named(pd.DataFrame({
+        class_agreement=with_class_names(metrics.class_agreement(labels, label_sets, num_classes), class_names),
+        zero_label=with_class_names(pd.DataFrame({
             "image_id": [manifest.image_ids[i] for i in zero],
             "image": [manifest.images[i] for i in zero],
             "class": labels[zero],
@@ -83,7 +83,7 @@ def compute_report(manifest: Manifest, label_sets: LabelSets, predictions: Seque
     )
     if compare is not None:
         per_image, per_class = metrics.compare_label_sets(label_sets, compare, num_classes)
-        tables.comparison = (compare, per_image, _named(per_class, class_names))
+        tables.comparison = (compare, per_image, with_class_names(per_class, class_names))
     tables.seconds["compute"] = time.perf_counter() - started
     return tables
 
@@ -143,14 +143,14 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
     started = time.perf_counter()
     result = summary(tables)
     write_json(out / SUMMARY, result)
-    _write_csv(tables.distribution, out / "label_counts.csv")
-    _write_csv(tables.accuracies, out / "models.csv")
-    _write_csv(tables.by_label_count, out / "top1_by_label_count.csv")
-    _write_csv(tables.class_agreement, out / "class_agreement.csv")
-    _write_csv(tables.zero_label, out / "zero_label_images.csv")
+    write_csv(tables.distribution, out / "label_counts.csv")
+    write_csv(tables.accuracies, out / "models.csv")
+    write_csv(tables.by_label_count, out / "top1_by_label_count.csv")
+    write_csv(tables.class_agreement, out / "class_agreement.csv")
+    write_csv(tables.zero_label, out / "zero_label_images.csv")
     if tables.comparison is not None:
         for table, name in zip(tables.comparison[1:], COMPARISON_CSVS):
-            _write_csv(table, out / name)
+            write_csv(table, out / name)
 
     charts: dict[str, Path] = {}
     steps = [("label_counts", lambda p: plots.plot_label_counts(tables.distribution, p))]
@@ -220,7 +220,7 @@ def label_count_matrix(long: pd.DataFrame, column: str, accuracies: pd.DataFrame
     return table.loc[order, list(dict.fromkeys(long["label_count"]))]
 
 
-def _named(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+def with_class_names(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Insert a ``name`` column after ``class`` (class index), blank for unknown classes or no names."""
     table = table.copy()
     table.insert(table.columns.get_loc("class") + 1, "name",
@@ -228,6 +228,6 @@ def _named(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
+def write_csv(table: pd.DataFrame, path: Path) -> None:
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         table.to_csv(handle, index=False)

@@ -134,7 +134,7 @@ def plot_dendrogram(mass: np.ndarray, classes: Sequence[int], names: Sequence[st
     from matplotlib.figure import Figure
     from scipy.cluster.hierarchy import dendrogram
 
-    from multilabelfy.analysis.plots import _save
+    from multilabelfy.analysis.plots import save_figure
 
     classes = list(classes)
     figure = Figure(figsize=(8, 1.5 + 0.22 * len(classes)))
@@ -151,4 +151,4 @@ def plot_dendrogram(mass: np.ndarray, classes: Sequence[int], names: Sequence[st
     axes.set_xlabel("distance = 1 - (mass a→b + mass b→a)")
     axes.set_title("Overlapping classes (average linkage of the symmetrised confusion)")
     axes.spines[["top", "right"]].set_visible(False)
-    _save(figure, path)
+    save_figure(figure, path)

@@ -7,7 +7,6 @@ main report; every file is written atomically, the HTML page last.
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -16,7 +15,7 @@ import pandas as pd
 
 from multilabelfy.analysis import html_report as page
 from multilabelfy.analysis.gallery import thumbnails
-from multilabelfy.analysis.report import _named, _write_csv
+from multilabelfy.analysis.report import with_class_names, write_csv
 from multilabelfy.errors import UserError
 from multilabelfy.fileio import atomic_write, write_json
 
@@ -28,19 +27,8 @@ SHOWN = 50  # rows of long tables and figures in galleries on a page
 
 
 def _write_page(path: Path, title: str, source: str, parts: Sequence[str]) -> None:
-    head = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>", f"<title>{page._e(title)}</title>",
-        f"<style>{page._STYLE}</style></head><body>", f"<h1>{page._e(title)}</h1>",
-        f"<p class='meta'>{page._e(source)}<br>Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
-        "UTC</p>",
-    ]
     with atomic_write(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join([*head, *parts, "</body></html>\n"]))
-
-
-def _cards(items: Sequence[tuple[Any, str]]) -> str:
-    return "<div class='cards'>" + "".join(
-        f"<div class='card'><b>{page._e(page._cell(v))}</b><span>{page._e(k)}</span></div>" for v, k in items) + "</div>"
+        handle.write("\n".join([*page.page_head(title, [source]), *parts, "</body></html>\n"]))
 
 
 def _figure(thumb: bytes | None, caption: str) -> str:
@@ -66,22 +54,22 @@ def write_suspects_page(ranking: pd.DataFrame, images: Mapping[str, str], path: 
     counts = ranking["kind"].astype(str).value_counts()
     top = ranking[ranking["kind"].astype(str).isin(("wrong", "incomplete"))].head(shown)
     thumbs = thumbnails([images.get(i) for i in top["image_id"]])
-    figures = [_figure(t, f"#{r.rank} {page._e(r.image_id)}<br><i>label: {page._e(r.label_name)} "
-                          f"({r.label_prob:.2f})</i><br>{page._e(r.kind)}: {page._e(r.suggested_name)} "
+    figures = [_figure(t, f"#{r.rank} {page.escape(r.image_id)}<br><i>label: {page.escape(r.label_name)} "
+                          f"({r.label_prob:.2f})</i><br>{page.escape(r.kind)}: {page.escape(r.suggested_name)} "
                           f"({r.suggested_prob:.2f})")
                for r, t in zip(top.itertuples(index=False), thumbs)]
     columns = ["rank", "image_id", "label_name", "label_prob", "top1_name", "top1_prob", "margin",
                "suggested_name", "kind"]
     head = min(shown, len(ranking))
     _write_page(Path(path), "Label-issue suspects", f"Proposals: {source}", [
-        _cards([(int(counts.get(k, 0)), k) for k in KINDS]),
+        page.cards([(int(counts.get(k, 0)), k) for k in KINDS]),
         "<p>Confident learning on the proposals' top-k probabilities: <b>wrong</b> = the original label is below "
         "its class's usual confidence and another class is above its own; <b>incomplete</b> = both are; "
         "<b>unsure</b> = no class is. Ranked by kind, then margin (top-1 probability − label probability).</p>",
         f"<h2>The first {len(top)} suspects (wrong or incomplete)</h2>",
         f"<div class='gallery'>{''.join(figures)}</div>",
         f"<h2>The ranking's first {head} of {len(ranking)} images</h2>",
-        page._table(ranking.head(shown)[columns].assign(
+        page.html_table(ranking.head(shown)[columns].assign(
             label_prob=lambda t: t["label_prob"].round(3), top1_prob=lambda t: t["top1_prob"].round(3),
             margin=lambda t: t["margin"].round(3), kind=lambda t: t["kind"].astype(str)), None),
     ])
@@ -93,9 +81,9 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
     """``pairs.csv``, ``groups.csv``, ``unreadable.csv``, ``summary.json`` and ``index.html`` (the first ``shown``
     groups as thumbnail strips, conflicting groups first) into folder ``out``."""
     out = _out_dir(out)
-    _write_csv(pairs, out / "pairs.csv")
-    _write_csv(groups, out / "groups.csv")
-    _write_csv(pd.DataFrame(errors, columns=["image_id", "reason"]), out / "unreadable.csv")
+    write_csv(pairs, out / "pairs.csv")
+    write_csv(groups, out / "groups.csv")
+    write_csv(pd.DataFrame(errors, columns=["image_id", "reason"]), out / "unreadable.csv")
     write_json(out / "summary.json", dict(summary))
     first = groups.drop_duplicates("group").sort_values(["conflict", "cross_split", "group_size", "group"],
                                                         ascending=[False, False, False, True]).head(shown)
@@ -108,13 +96,13 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
         head = members.iloc[0]
         flags = ", ".join(f for f, on in (("labels conflict", head["conflict"]), ("across splits", head["cross_split"]))
                           if on)
-        strips.append(f"<h3>Group {group}: {len(members)} {page._e(head['kind'])} copies"
+        strips.append(f"<h3>Group {group}: {len(members)} {page.escape(head['kind'])} copies"
                       f"{' — ' + flags if flags else ''}</h3><div class='gallery'>" + "".join(
-                          _figure(thumbs.get(r.image_id), f"{page._e(r.image_id)}<br><i>{page._e(r.split)}: "
-                                                          f"{page._e(name(int(r.label)))}</i>")
+                          _figure(thumbs.get(r.image_id), f"{page.escape(r.image_id)}<br><i>{page.escape(r.split)}: "
+                                                          f"{page.escape(name(int(r.label)))}</i>")
                           for r in members.itertuples(index=False)) + "</div>")
     _write_page(out / HTML, "Duplicates", f"Splits: {', '.join(summary['splits'])}", [
-        _cards([(summary["images"], "images"), (summary["groups"], "duplicate groups"),
+        page.cards([(summary["images"], "images"), (summary["groups"], "duplicate groups"),
                 (summary["removable"], "removable copies"), (summary["exact_groups"], "exact groups"),
                 (summary["conflicting_groups"], "groups with conflicting labels"),
                 (summary["cross_split_groups"], "groups across splits"), (summary["unreadable"], "unreadable")]),
@@ -138,21 +126,21 @@ def write_classes(pairs: pd.DataFrame, groups: pd.DataFrame, mass, class_names: 
     groups = groups.assign(name=groups["class"].map(name))
     dendrogram = out / "dendrogram.png"
     plot_dendrogram(mass, groups["class"].tolist(), [name(c) for c in range(len(mass))], dendrogram, min_affinity)
-    _write_csv(pairs, out / "pairs.csv")
-    _write_csv(groups, out / "groups.csv")
+    write_csv(pairs, out / "pairs.csv")
+    write_csv(groups, out / "groups.csv")
     counts = pairs["relation"].value_counts()
     members = groups.groupby("group")["name"].agg(" / ".join).reset_index(name="classes")
     _write_page(out / HTML, "Overlapping classes", f"Proposals: {source}", [
-        _cards([(int(counts.get(r, 0)), f"{r} pairs") for r in ("synonym", "nested", "co-occurring")]
+        page.cards([(int(counts.get(r, 0)), f"{r} pairs") for r in ("synonym", "nested", "co-occurring")]
                + [(len(members), "groups")]),
         "<p><b>synonym</b>: the model confuses the two both ways about equally; <b>nested</b>: images of the "
         "first class are often taken for the second, rarely the reverse (part of, or a subtype); "
         "<b>co-occurring</b>: rarely confused but often probable together (two objects in one picture). "
         "Groups: average-linkage clusters of the symmetrised probability mass.</p>",
-        "<h2>Groups</h2>", page._chart({"dendrogram": dendrogram}, "dendrogram"),
-        page._table(members, None),
+        "<h2>Groups</h2>", page.embedded_chart({"dendrogram": dendrogram}, "dendrogram"),
+        page.html_table(members, None),
         "<h2>Pairs</h2>",
-        page._table(pairs.head(4 * SHOWN).round(3), {
+        page.html_table(pairs.head(4 * SHOWN).round(3), {
             "name_a": "class a", "name_b": "class b", "relation": "relation", "strength": "strength",
             "a_to_b": "a taken for b", "b_to_a": "b taken for a", "together": "probable together",
             "images_a": "images a", "images_b": "images b"}),
@@ -166,22 +154,22 @@ def write_comparison(result: Consolidation, out: str | os.PathLike, class_names:
     into folder ``out``."""
     out = _out_dir(out)
     summary = result.summary()
-    per_class = _named(result.per_class, class_names)
-    _write_csv(result.per_image, out / "per_image.csv")
-    _write_csv(per_class, out / "per_class.csv")
-    _write_csv(result.pairwise, out / "pairwise.csv")
+    per_class = with_class_names(result.per_class, class_names)
+    write_csv(result.per_image, out / "per_image.csv")
+    write_csv(per_class, out / "per_class.csv")
+    write_csv(result.pairwise, out / "pairwise.csv")
     write_json(out / "consistent.json", result.consistent, indent=None)
     write_json(out / "summary.json", summary)
     differ = result.per_image[~result.per_image["agree"]].head(SHOWN)
     _write_page(out / HTML, "Relabelings compared", f"Sources: {', '.join(result.sources)}", [
-        _cards([(summary["images_compared"], "images in every source"), (summary["all_agree"], "labelled identically"),
-                (page._pct(summary["all_agree_rate"]), "consistent subset")]),
+        page.cards([(summary["images_compared"], "images in every source"), (summary["all_agree"], "labelled identically"),
+                (page.percent(summary["all_agree_rate"]), "consistent subset")]),
         "<p>The consistent subset (consistent.json) holds the images every source labels identically.</p>",
-        page._table(result.coverage, None, caption="Images per source"),
-        page._table(result.pairwise.round(4), None, caption="Agreement of each pair of sources"),
-        page._table(pd.DataFrame(summary["differing_most"], columns=["source", "images where it differs"]), None,
+        page.html_table(result.coverage, None, caption="Images per source"),
+        page.html_table(result.pairwise.round(4), None, caption="Agreement of each pair of sources"),
+        page.html_table(pd.DataFrame(summary["differing_most"], columns=["source", "images where it differs"]), None,
                     caption="Which source differs from the majority"),
-        page._table(per_class.head(SHOWN).round(3), None, caption="Classes with the least agreement"),
-        page._table(differ, None, caption="First images whose sets differ"),
+        page.html_table(per_class.head(SHOWN).round(3), None, caption="Classes with the least agreement"),
+        page.html_table(differ, None, caption="First images whose sets differ"),
     ])
     return out

@@ -210,9 +210,9 @@ def write_ranking(ranking: pd.DataFrame, path: str | os.PathLike) -> None:
         raise UserError(f"ranking file {path} must end in .csv or .parquet")
     table = ranking.assign(kind=ranking["kind"].astype(str))
     if suffix == ".csv":
-        from multilabelfy.analysis.report import _write_csv
+        from multilabelfy.analysis.report import write_csv
 
-        _write_csv(table, path)
+        write_csv(table, path)
     else:
         with atomic_path(path) as tmp:
             table.to_parquet(tmp, index=False)
