@@ -79,6 +79,8 @@ def render(summary: Mapping[str, Any], tables: "ReportTables", charts: Mapping[s
         ]
     if tables.comparison is not None:
         parts += _comparison_section(summary, tables)
+    if summary.get("audit"):
+        parts += _audit_section(summary["audit"])
     parts += _gallery_section(tables, thumbnails)
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -131,6 +133,17 @@ def _comparison_section(summary: Mapping[str, Any], tables: "ReportTables") -> l
                 "in_both": "in both", "jaccard": "Jaccard"},
                caption=f"The {LOWEST_CLASSES} classes the two sets agree on least"),
     ]
+
+
+def _audit_section(audits: Sequence[Mapping[str, Any]]) -> list[str]:
+    from multilabelfy.audit.report import headline_cards  # the audit pages' own cards (it imports this module)
+
+    parts = ["<h2>Audit</h2>", "<p>Dataset audits run beside this report; each has its own page with the details "
+                               "(the link is relative, so keep the folders side by side).</p>"]
+    for audit in audits:
+        parts += [f"<h3>{escape(audit['kind'])}: <a href='{escape(audit['page'])}'>{escape(audit['folder'])}</a></h3>",
+                  headline_cards(audit["kind"], audit["figures"])]
+    return parts
 
 
 def _gallery_section(tables: "ReportTables", thumbnails: Sequence[bytes | None]) -> list[str]:

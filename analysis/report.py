@@ -50,6 +50,8 @@ class ReportTables:
     class_agreement: pd.DataFrame
     zero_label: pd.DataFrame
     comparison: tuple[LabelSets, pd.DataFrame, pd.DataFrame] | None = None
+    # audit folders' headline figures (``multilabelfy.audit.report.read_headlines``), shown as the Audit section
+    audits: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -125,6 +127,8 @@ def summary(tables: ReportTables) -> dict[str, Any]:
             "mean_jaccard": _number(per_image["jaccard"].mean()),
             "classes_compared": int(len(per_class)),
         }
+    if tables.audits:
+        result["audit"] = tables.audits
     return result
 
 
@@ -188,10 +192,14 @@ def write_report(tables: ReportTables, out: str | os.PathLike, gallery_size: int
 
 def build_report(labels: str | os.PathLike, manifest: str | os.PathLike, predictions: Sequence[str],
                  out: str | os.PathLike, catalogue: str | None = None, compare: str | None = None,
-                 cap: int = 4, gallery_size: int = 200) -> ReportTables:
-    """Read the files, compute and write the report (``multilabelfy report``). ``predictions``: PATH or NAME=PATH."""
+                 cap: int = 4, gallery_size: int = 200, audits: Sequence[str | os.PathLike] = ()) -> ReportTables:
+    """Read the files, compute and write the report (``multilabelfy report``). ``predictions``: PATH or NAME=PATH;
+    ``audits``: folders written by ``multilabelfy audit duplicates|classes|compare``, linked from the report."""
+    from multilabelfy.audit.report import read_headlines
     from multilabelfy.catalogue import load_catalogue
 
+    # read before anything is computed or written, so a bad folder leaves no report behind
+    headlines = [read_headlines(folder, out) for folder in audits]
     classes = load_catalogue(catalogue)
     the_manifest = read_manifest(manifest, classes)
 
@@ -203,6 +211,7 @@ def build_report(labels: str | os.PathLike, manifest: str | os.PathLike, predict
     models = [read_predictions(spec, the_manifest, len(classes))
               for spec in tqdm(predictions, desc="predictions", unit="model", disable=None)]
     tables = compute_report(the_manifest, label_sets, models, len(classes), [c.name for c in classes], cap, other)
+    tables.audits = headlines
     write_report(tables, out, gallery_size)
     return tables
 

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="group images with K or more labels together in per-label-count figures (default 4)")
     parser.add_argument("--gallery", type=int, default=200, metavar="N",
                         help="thumbnails of at most N zero-label images in index.html (default 200)")
+    parser.add_argument("--audit", nargs="+", default=[], metavar="DIR",
+                        help="folders written by `multilabelfy audit duplicates|classes|compare`: their headline "
+                             "figures go into summary.json and an Audit section of index.html links their pages")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gallery < 0:
         raise UserError(f"--gallery must be 0 or more, got {args.gallery}")
     tables = build_report(args.labels, args.manifest, args.predictions, args.out, catalogue=args.catalogue,
-                          compare=args.compare, cap=args.max_label_count, gallery_size=args.gallery)
+                          compare=args.compare, cap=args.max_label_count, gallery_size=args.gallery,
+                          audits=args.audit)
     log.info("report of %d images and %d models: %s/%s (compute %.2f s, files %.2f s)", len(tables.label_sets),
              len(tables.accuracies), args.out, HTML, tables.seconds["compute"], tables.seconds["write"])
     return 0

@@ -7,6 +7,7 @@ main report; every file is written atomically, the HTML page last.
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -22,8 +23,19 @@ from multilabelfy.fileio import atomic_write, write_json
 from .compare import Consolidation
 from .suspects import KINDS
 
-HTML = "index.html"
+HTML, SUMMARY = "index.html", "summary.json"
 SHOWN = 50  # rows of long tables and figures in galleries on a page
+# each audit folder's summary.json names its kind under "audit"; these are the figures the main report
+# (`multilabelfy report --audit DIR`) shows of it, as (summary key, what it counts)
+HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
+    "duplicates": (("images", "images"), ("groups", "duplicate groups"), ("removable", "removable copies"),
+                   ("exact_groups", "exact groups"), ("conflicting_groups", "groups with conflicting labels"),
+                   ("cross_split_groups", "groups across splits"), ("unreadable", "unreadable")),
+    "classes": (("synonym_pairs", "synonym pairs"), ("nested_pairs", "nested pairs"),
+                ("co-occurring_pairs", "co-occurring pairs"), ("groups", "groups")),
+    "compare": (("images_compared", "images in every source"), ("all_agree", "labelled identically"),
+                ("all_agree_rate", "consistent subset")),
+}
 
 
 def _write_page(path: Path, title: str, source: str, parts: Sequence[str]) -> None:
@@ -84,7 +96,7 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
     write_csv(pairs, out / "pairs.csv")
     write_csv(groups, out / "groups.csv")
     write_csv(pd.DataFrame(errors, columns=["image_id", "reason"]), out / "unreadable.csv")
-    write_json(out / "summary.json", dict(summary))
+    write_json(out / SUMMARY, {"audit": "duplicates", **summary})
     first = groups.drop_duplicates("group").sort_values(["conflict", "cross_split", "group_size", "group"],
                                                         ascending=[False, False, False, True]).head(shown)
     chosen = groups[groups["group"].isin(first["group"])]
@@ -102,10 +114,7 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
                                                           f"{page.escape(name(int(r.label)))}</i>")
                           for r in members.itertuples(index=False)) + "</div>")
     _write_page(out / HTML, "Duplicates", f"Splits: {', '.join(summary['splits'])}", [
-        page.cards([(summary["images"], "images"), (summary["groups"], "duplicate groups"),
-                (summary["removable"], "removable copies"), (summary["exact_groups"], "exact groups"),
-                (summary["conflicting_groups"], "groups with conflicting labels"),
-                (summary["cross_split_groups"], "groups across splits"), (summary["unreadable"], "unreadable")]),
+        headline_cards("duplicates", summary),
         "<p><b>Exact</b>: identical decoded pixels. <b>Near</b>: perceptual hash within the Hamming limit or "
         "embedding cosine similarity above the threshold (resized, re-encoded, cropped, brightened copies). "
         "All groups are in groups.csv, all pairs with their evidence in pairs.csv.</p>",
@@ -116,9 +125,9 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
 
 def write_classes(pairs: pd.DataFrame, groups: pd.DataFrame, mass, class_names: Sequence[str], source: str,
                   out: str | os.PathLike, min_affinity: float) -> Path:
-    """``pairs.csv``, ``groups.csv``, ``dendrogram.png`` (of the grouped classes) and ``index.html`` into folder
-    ``out``. ``pairs``/``groups``: from ``classes.overlapping_pairs``/``overlapping_groups``; ``mass``: (C, C)."""
-    from .classes import plot_dendrogram
+    """``pairs.csv``, ``groups.csv``, ``dendrogram.png`` (of the grouped classes), ``summary.json`` (pairs per
+    relation, groups) and ``index.html`` into folder ``out``. ``pairs``/``groups``: from ``classes.overlapping_pairs``/``overlapping_groups``; ``mass``: (C, C)."""
+    from .classes import RELATIONS, plot_dendrogram
 
     out = _out_dir(out)
     name = (lambda c: class_names[c] if 0 <= c < len(class_names) else str(c))
@@ -130,9 +139,11 @@ def write_classes(pairs: pd.DataFrame, groups: pd.DataFrame, mass, class_names: 
     write_csv(groups, out / "groups.csv")
     counts = pairs["relation"].value_counts()
     members = groups.groupby("group")["name"].agg(" / ".join).reset_index(name="classes")
+    summary = {"audit": "classes", "source": source, "pairs": int(len(pairs)),
+               **{f"{r}_pairs": int(counts.get(r, 0)) for r in RELATIONS}, "groups": int(len(members))}
+    write_json(out / SUMMARY, summary)
     _write_page(out / HTML, "Overlapping classes", f"Proposals: {source}", [
-        page.cards([(int(counts.get(r, 0)), f"{r} pairs") for r in ("synonym", "nested", "co-occurring")]
-               + [(len(members), "groups")]),
+        headline_cards("classes", summary),
         "<p><b>synonym</b>: the model confuses the two both ways about equally; <b>nested</b>: images of the "
         "first class are often taken for the second, rarely the reverse (part of, or a subtype); "
         "<b>co-occurring</b>: rarely confused but often probable together (two objects in one picture). "
@@ -153,17 +164,16 @@ def write_comparison(result: Consolidation, out: str | os.PathLike, class_names:
     ``consistent.json`` (a keyed label file that ``read_label_sets`` reads), ``summary.json`` and ``index.html``
     into folder ``out``."""
     out = _out_dir(out)
-    summary = result.summary()
+    summary = {"audit": "compare", **result.summary()}
     per_class = with_class_names(result.per_class, class_names)
     write_csv(result.per_image, out / "per_image.csv")
     write_csv(per_class, out / "per_class.csv")
     write_csv(result.pairwise, out / "pairwise.csv")
     write_json(out / "consistent.json", result.consistent, indent=None)
-    write_json(out / "summary.json", summary)
+    write_json(out / SUMMARY, summary)
     differ = result.per_image[~result.per_image["agree"]].head(SHOWN)
     _write_page(out / HTML, "Relabelings compared", f"Sources: {', '.join(result.sources)}", [
-        page.cards([(summary["images_compared"], "images in every source"), (summary["all_agree"], "labelled identically"),
-                (page.percent(summary["all_agree_rate"]), "consistent subset")]),
+        headline_cards("compare", summary),
         "<p>The consistent subset (consistent.json) holds the images every source labels identically.</p>",
         page.html_table(result.coverage, None, caption="Images per source"),
         page.html_table(result.pairwise.round(4), None, caption="Agreement of each pair of sources"),
@@ -173,3 +183,34 @@ def write_comparison(result: Consolidation, out: str | os.PathLike, class_names:
         page.html_table(differ, None, caption="First images whose sets differ"),
     ])
     return out
+
+
+def headline_cards(kind: str, figures: Mapping[str, Any]) -> str:
+    """The cards of an audit's headline figures (``HEADLINES[kind]``; rates as percentages), on its own page and
+    in the main report's Audit section."""
+    return page.cards([(page.percent(figures[key]) if key.endswith("_rate") else figures[key], label)
+                       for key, label in HEADLINES[kind]])
+
+
+def read_headlines(folder: str | os.PathLike, relative_to: str | os.PathLike) -> dict[str, Any]:
+    """What the main report shows of an audit folder written by ``multilabelfy audit duplicates|classes|compare``:
+    ``{"kind", "folder", "page" (its index.html relative to ``relative_to``, the report's folder), "figures":
+    {summary key: value}}``. A folder without an audit summary.json is a ``UserError``."""
+    folder = Path(folder)
+    path = folder / SUMMARY
+    if not path.is_file():
+        raise UserError(f"audit folder {folder} has no {SUMMARY}; pass a folder written by `multilabelfy audit "
+                        f"duplicates|classes|compare`")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not valid JSON ({error}); re-run the audit") from None
+    kind = summary.get("audit") if isinstance(summary, dict) else None
+    if kind not in HEADLINES:
+        raise UserError(f"{path} is not an audit summary (no 'audit' kind among {', '.join(HEADLINES)}); pass a "
+                        f"folder written by `multilabelfy audit duplicates|classes|compare`")
+    missing = [key for key, _ in HEADLINES[kind] if key not in summary]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}; re-run `multilabelfy audit {kind}`")
+    return {"kind": kind, "folder": str(folder), "page": Path(os.path.relpath(folder / HTML, relative_to)).as_posix(),
+            "figures": {key: summary[key] for key, _ in HEADLINES[kind]}}
