@@ -121,6 +121,8 @@ class MultilabelfyBackend(LabelStudioMLBase):
             proposal_indices=indices[:template.MAX_PROPOSALS],
             catalogue=catalogue,
             exemplars=self.runtime.exemplars,
+            # keep a note the task was imported with (the built data replaces the old fields)
+            duplicate_note=str(data.get("duplicate_note") or ""),
         )
         # The task's other fields are kept: the new data replaces the old as a whole.
         new_data = {**data, **built, "proposal_probs": [round(p, 6) for p in probs[:template.MAX_PROPOSALS]]}

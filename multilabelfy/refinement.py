@@ -105,13 +105,16 @@ def build_refinement_task(data: dict, decision: dict, catalogue: Catalogue) -> d
     """The refinement task (``{"data": ..., "predictions": [...]}``) for one image.
 
     ``data``: the annotation task's data (build_task_data's fields); ``decision``: its row of the decisions
-    table. The data keeps every annotation field and adds ``group_extra``, ``earlier`` and ``refines_task``.
+    table. The data keeps every annotation field and adds ``group_extra``, ``earlier`` and ``refines_task``
+    (and ``duplicate_note``, "" when the annotation task had none).
     """
     proposals = set(data.get("proposals", []))
     chosen = [catalogue[index].id for index in decision["chosen_labels"]]
     extras = [class_id for class_id in chosen if class_id not in proposals]
     refined = {**data, EXTRA_GROUP: _extra_options(data, extras, catalogue),
-               EARLIER: _earlier_html(decision, catalogue), "refines_task": decision["task_id"]}
+               EARLIER: _earlier_html(decision, catalogue), "refines_task": decision["task_id"],
+               # the template shows it; annotation tasks made before the field existed lack it
+               "duplicate_note": data.get("duplicate_note") or ""}
     result = prediction_result([class_id for class_id in chosen if class_id in proposals], refined)
     if extras:
         result.append({"from_name": EXTRA_GROUP, "to_name": IMAGE, "type": "choices", "value": {"choices": extras}})

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in rank order (with --batches, in the first batch)")
     parser.add_argument("--priority-top", type=int, default=None, metavar="N",
                         help="with --priority: only the first N suspects go into the project(s) (a priority batch)")
+    parser.add_argument("--duplicates", default=None, metavar="DIR",
+                        help="folder from `multilabelfy audit duplicates` of the same images: each duplicated image's "
+                             "task shows a 'possible duplicate of ...' note above the proposals")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +47,18 @@ def run(args: argparse.Namespace) -> int:
         proposals = prioritise(proposals, read_ranking(args.priority), args.priority_top)
     exemplars = read_exemplars(args.exemplars) if args.exemplars else None
     catalogue = load_catalogue(args.catalogue)
+    notes = None
+    if args.duplicates:
+        from multilabelfy.audit.duplicates import read_duplicate_notes
+
+        notes = read_duplicate_notes(args.duplicates, [c.name for c in catalogue])
     client = label_studio_client(args)
     outcomes = create_annotation_projects(
         client, proposals, catalogue, args.title, exemplars=exemplars,
         annotators_per_image=args.annotators_per_image, batches=args.batches,
         document_root=args.document_root or os.environ.get(DOCUMENT_ROOT_ENV),
         show_original_label=args.show_original_label, source=str(args.proposals), chunk_size=args.chunk_size,
+        duplicate_notes=notes,
     )
     for outcome in outcomes:
         state = "created" if outcome.created else "found"

@@ -232,3 +232,38 @@ def test_a_run_cut_off_during_the_import_is_completed_by_the_next(ls_client, lab
     assert (outcome.created, outcome.imported, outcome.already_present) == (False, 3, 2)
     ids = sorted(t["data"]["image_id"] for t in ls_client.iter_tasks(outcome.project_id))
     assert ids == sorted(proposals.image_id)
+
+
+@pytest.mark.label_studio
+def test_duplicates_audit_puts_a_note_on_exactly_the_duplicated_images(ls_client, label_studio, photo_files,
+                                                                       tmp_path, monkeypatch, capsys):
+    """create-project --duplicates with a real `audit duplicates` folder: the two copies of one photo get a note
+    naming each other, the other image an empty one; a folder that is no duplicates audit creates nothing."""
+    from PIL import Image
+
+    folder, images, _ = photo_files
+    copy = folder / "images" / f"chelsea copy {uuid.uuid4().hex[:6]}.jpg"
+    Image.open(images[0]).resize((300, 200)).save(copy, quality=80)
+    chosen = [images[0], images[1], copy]
+    write_proposals(tmp_path / "p.parquet", chosen, [281, 967, 285])  # ids img/000, img/001, img/002
+    (tmp_path / "m.csv").write_text("id,label,image\n" + "".join(
+        f"img/{i:03d},{label},{path}\n" for i, (label, path) in enumerate(zip([281, 967, 285], chosen))))
+    assert cli.main(["audit", "duplicates", str(tmp_path / "m.csv"), "--no-embeddings", "--workers", "0",
+                     "--no-progress", "--out", str(tmp_path / "dups")]) == 0
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
+    monkeypatch.setenv("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", str(label_studio.document_root))
+    title = f"dups {uuid.uuid4().hex[:6]}"
+    args = ["create-project", "--proposals", str(tmp_path / "p.parquet"), "--title", title]
+
+    assert cli.main(args + ["--duplicates", str(tmp_path)]) == 2  # a folder without groups.csv
+    assert "has no groups.csv" in capsys.readouterr().err and ls_client.find_project(title) is None
+
+    assert cli.main(args + ["--duplicates", str(tmp_path / "dups")]) == 0
+    project = ls_client.find_project(title)
+    notes = {t["data"]["image_id"]: t["data"]["duplicate_note"] for t in ls_client.iter_tasks(project["id"])}
+    assert notes == {
+        "img/000": "possible near duplicate of img/002; the copies are labelled tabby, Egyptian cat",
+        "img/001": "",
+        "img/002": "possible near duplicate of img/000; the copies are labelled tabby, Egyptian cat",
+    }

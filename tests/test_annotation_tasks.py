@@ -64,6 +64,21 @@ def test_bad_proposals_and_clashing_extra_fields_are_refused(catalogue, twenty):
     assert data["proposal_probs"] == [0.9]
 
 
+def test_every_task_carries_the_duplicate_note_and_the_template_shows_it(catalogue):
+    import xml.etree.ElementTree as ET
+
+    from multilabelfy.annotation.project import annotation_template
+
+    plain = build_task_data("u", "a", None, [TABBY], catalogue)
+    assert plain["duplicate_note"] == ""  # present though empty: Label Studio refuses tasks lacking the field
+    noted = build_task_data("u", "b", None, [TABBY], catalogue, duplicate_note="possible exact duplicate of c")
+    assert noted["duplicate_note"] == "possible exact duplicate of c"
+    assert {k: v for k, v in noted.items() if k != "duplicate_note"} == \
+        {k: (v if k != "image_id" else "b") for k, v in plain.items() if k != "duplicate_note"}
+    shown = [el for el in ET.fromstring(annotation_template()).iter() if el.get("value") == "$duplicate_note"]
+    assert [el.tag for el in shown] == ["Header"]
+
+
 def test_prediction_result_places_each_class_in_its_group(catalogue, twenty):
     data = build_task_data("u", "i", None, twenty, catalogue)
     chosen = [catalogue[twenty[12]].id, catalogue[TABBY].id, catalogue[twenty[3]].id]

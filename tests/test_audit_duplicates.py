@@ -202,3 +202,23 @@ def test_faiss_index_finds_planted_near_duplicates():
     assert len(found & planted) >= 0.95 * len(planted)
     exact = set(zip(*(a.tolist() for a in dup.embedding_pairs(x, 0.95, neighbours=3, method="exact"))))
     assert found <= exact and exact == planted
+
+
+def test_read_duplicate_notes_keys_by_id_and_refuses_what_would_be_ambiguous(tmp_path):
+    from multilabelfy.errors import UserError
+
+    head = "group,image_id,split,label,image,group_size,group_labels,conflict,cross_split,kind\n"
+    (tmp_path / "groups.csv").write_text(head + "0,a/1,val,3,x,2,3,False,False,exact\n"
+                                                "0,a/2,val,3,y,2,3,False,False,exact\n")
+    assert dup.read_duplicate_notes(tmp_path) == {"a/1": "possible exact duplicate of a/2",
+                                                  "a/2": "possible exact duplicate of a/1"}
+    # the same id in both splits: which image of the project would the note be about?
+    (tmp_path / "groups.csv").write_text(head + "0,a/1,val,3,x,2,3,False,True,exact\n"
+                                                "0,a/1,train,3,y,2,3,False,True,exact\n")
+    with pytest.raises(UserError, match="'a/1' is in two splits"):
+        dup.read_duplicate_notes(tmp_path)
+    (tmp_path / "groups.csv").write_text("image_id,label\na,1\n")
+    with pytest.raises(UserError, match="lacks columns conflict, group, kind, split"):
+        dup.read_duplicate_notes(tmp_path)
+    with pytest.raises(UserError, match="has no groups.csv"):
+        dup.read_duplicate_notes(tmp_path / "nowhere")

@@ -205,7 +205,7 @@ def test_each_kind_of_task_gets_its_prediction_and_a_bad_one_fails_alone(make_ba
     options = task_with_options(2, "n02123045/chelsea.png", [TIGER_CAT, EGYPTIAN_CAT, TABBY])
     broken = {"id": 3, "data": {"image": "/data/local-files/?d=n02123045/absent.png"}}
     bare = {"id": 4, "data": {"image": "/data/local-files/?d=n02123045/chelsea.png", "original_label": TABBY,
-                              "batch": "b1"}}
+                              "batch": "b1", "duplicate_note": "possible exact duplicate of x"}}
 
     results = backend.predict([stored, options, broken, bare])
 
@@ -226,6 +226,7 @@ def test_each_kind_of_task_gets_its_prediction_and_a_bad_one_fails_alone(make_ba
     assert "tabby1.jpg" in written["group_1"][0]["html"]  # exemplars from EXEMPLARS
     assert 'src="/data/local-files/?d=n02123045/chelsea.png"' in written["group_1"][0]["html"]
     assert written["batch"] == "b1" and written["original_label"] == TABBY and written["image_id"] == "4"
+    assert written["duplicate_note"] == "possible exact duplicate of x"  # the imported note survives the rebuild
     assert len(written["proposal_probs"]) == 20 and written["proposal_probs"][0] == pytest.approx(results[3]["score"])
     assert results[3]["result"] == template.prediction_result([TABBY], written)
 

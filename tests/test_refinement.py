@@ -51,6 +51,16 @@ def test_refinement_task_adds_outside_choices_and_prechecks_the_union(catalogue)
     assert by_group == {"group_1": ["c0"], EXTRA_GROUP: ["c25"]}
 
 
+def test_refinement_tasks_carry_the_annotation_tasks_duplicate_note(catalogue):
+    noted = build_task_data("u", "x", 0, [0, 1], catalogue, duplicate_note="possible near duplicate of y")
+    assert build_refinement_task(noted, decision(), catalogue)["data"]["duplicate_note"] == \
+        "possible near duplicate of y"
+    # an annotation task made before the field existed still gives the template its field
+    old = {k: v for k, v in noted.items() if k != "duplicate_note"}
+    assert build_refinement_task(old, decision(), catalogue)["data"]["duplicate_note"] == ""
+    assert any(el.get("value") == "$duplicate_note" for el in ET.fromstring(load_template()).iter())
+
+
 def test_everyone_said_none_of_these_prechecks_none(catalogue):
     data = build_task_data("u", "y", 3, [1, 2], catalogue)
     task = build_refinement_task(data, decision(label_sets=[[], []], chosen_labels=[], comments=[]), catalogue)

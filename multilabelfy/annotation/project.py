@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 from urllib.parse import quote
 
 import numpy as np
@@ -138,8 +138,11 @@ def build_tasks(
     exemplars: dict[str, list[str]] | None = None,
     source: str = "proposals",
     show_original_label: bool = False,
+    duplicate_notes: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """One import item (``{"data": ...}``) per proposals row, in manifest order; checks every image and exemplar.
+
+    ``duplicate_notes``: image id -> ``duplicate_note`` (``audit.duplicates.read_duplicate_notes``); others get "".
 
     Exemplar paths are linked once per class. Extra task fields: ``position`` (manifest order) and
     ``proposal_probs`` (the model's probabilities of the proposals, same order).
@@ -164,6 +167,7 @@ def build_tasks(
                 extra={"position": int(row.position),
                        "proposal_probs": [round(float(p), 6) for p in np.asarray(row.topk_probs)]},
                 show_original_label=show_original_label,
+                duplicate_note=(duplicate_notes or {}).get(str(row.image_id), ""),
             )
         except ValueError as error:
             raise UserError(f"{source}: {error}") from None
@@ -190,6 +194,7 @@ def create_annotation_projects(
     show_original_label: bool = False,
     source: str = "proposals",
     chunk_size: int = 500,
+    duplicate_notes: Mapping[str, str] | None = None,
     progress: bool = True,
 ) -> list[ProjectOutcome]:
     """Create (or complete) the annotation project(s) for ``proposals``; idempotent. See the module docstring."""
@@ -199,7 +204,7 @@ def create_annotation_projects(
     if len(proposals) < batches:
         raise UserError(f"{source} holds {len(proposals)} images, fewer than --batches {batches}")
     linker = ImageLinker(document_root)
-    items = build_tasks(proposals, catalogue, linker, exemplars, source, show_original_label)
+    items = build_tasks(proposals, catalogue, linker, exemplars, source, show_original_label, duplicate_notes)
     folders = linker.storage_folders()
     config = annotation_template()
 

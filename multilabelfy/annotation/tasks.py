@@ -59,6 +59,7 @@ def build_task_data(
     exemplars: dict[str, list[str]] | None = None,
     extra: dict | None = None,
     show_original_label: bool = False,
+    duplicate_note: str = "",
 ) -> dict:
     """The ``data`` of one annotation task.
 
@@ -72,10 +73,13 @@ def build_task_data(
         extra: further fields to keep with the task (e.g. ``proposal_probs``); they must not clash.
         show_original_label: fill ``original_label_hint`` (shown above the proposals); off by default so that
             annotators are not anchored on the dataset's label.
+        duplicate_note: one line shown above the proposals, e.g. "possible near duplicate of ..." (from
+            ``audit.duplicates.read_duplicate_notes``); "" shows nothing.
 
     Returns:
         ``{"image", "image_id", "original_label" (class id or None), "original_label_index",
-        "original_label_name", "original_label_hint" ("" unless shown), "proposals" (class ids in rank order),
+        "original_label_name", "original_label_hint" ("" unless shown), "duplicate_note" ("" when none),
+        "proposals" (class ids in rank order),
         "group_1".."group_4"}``; each group is a
         list of up to five options ``{"value": class id, "html": label, "hotkey": key}``, empty when there are
         fewer proposals.
@@ -99,6 +103,8 @@ def build_task_data(
         "original_label_index": original.index if original else None,
         "original_label_name": original.name if original else None,
         "original_label_hint": f"Dataset label: {original.name}" if original and show_original_label else "",
+        # always present, even empty: Label Studio refuses tasks lacking a field the template references
+        "duplicate_note": duplicate_note,
         "proposals": [info.id for info in infos],
     }
     for number, group in enumerate(GROUPS):

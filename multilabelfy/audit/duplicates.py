@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -32,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from multilabelfy.dataset import ImageRecord, load_image
+from multilabelfy.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +299,6 @@ def nearest_neighbours(embeddings: np.ndarray, neighbours: int = DEFAULT_NEIGHBO
 def _faiss_search(x: np.ndarray, m: int, nprobe: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
     faiss = _faiss()
     if faiss is None:
-        from multilabelfy.errors import UserError
-
         raise UserError("the faiss index needs faiss-cpu: pip install 'multilabelfy-ls[audit]' (or use exact search)")
     n, dim = x.shape
     lists = max(1, min(int(4 * math.sqrt(n)), n // 39))  # faiss wants about 39+ training points per list
@@ -456,3 +457,24 @@ def duplicate_notes(groups: pd.DataFrame, class_names: Sequence[str] = ()) -> di
             notes[image_id] = {"duplicate_of": others, "duplicate_kind": kind, "duplicate_labels": shown,
                                "duplicate_conflict": conflict, "duplicate_note": line}
     return notes
+
+
+def read_duplicate_notes(folder: str | os.PathLike, class_names: Sequence[str] = ()) -> dict[str, str]:
+    """``{image_id: duplicate_note}`` of the images in a ``multilabelfy audit duplicates`` folder's groups.csv
+    (``create-project --duplicates``). Notes are keyed by image id alone, so an id found in two splits of the
+    audit is a ``UserError`` rather than a note on the wrong image."""
+    path = Path(folder) / "groups.csv"
+    if not path.is_file():
+        raise UserError(f"{folder} has no groups.csv; pass a folder written by `multilabelfy audit duplicates`")
+    try:
+        groups = pd.read_csv(path, dtype={"image_id": str, "split": str, "kind": str}, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise UserError(f"{path} is not a duplicates table ({str(error).splitlines()[0]}); re-run the audit") from None
+    missing = {"group", "image_id", "split", "label", "kind", "conflict"} - set(groups.columns)
+    if missing:
+        raise UserError(f"{path} lacks columns {', '.join(sorted(missing))}; re-run `multilabelfy audit duplicates`")
+    splits = groups.groupby("image_id")["split"].nunique()
+    if (splits > 1).any():
+        raise UserError(f"{path}: image id {splits[splits > 1].index[0]!r} is in two splits, so its note would be "
+                        "ambiguous; audit the project's split alone (without --against) for the notes")
+    return {image_id: note["duplicate_note"] for image_id, note in duplicate_notes(groups, class_names).items()}
