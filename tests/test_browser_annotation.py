@@ -13,6 +13,7 @@ from multilabelfy.catalogue import load_catalogue
 
 from test_annotation_project import write_proposals
 
+DUPLICATE_NOTE = "possible exact duplicate of img/000"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -49,7 +50,7 @@ def page(browser, label_studio):
 @pytest.fixture(scope="module")
 def annotation_project(ls_client, label_studio, tmp_path_factory):
     """A project with a real photo (the cat), its 20 proposals, exemplar strips, and a second task with a
-    prediction."""
+    prediction and a duplicate note."""
     import skimage.data
     from PIL import Image
 
@@ -66,7 +67,7 @@ def annotation_project(ls_client, label_studio, tmp_path_factory):
     exemplars = {catalogue[int(i)].id: [str(p) for p in exemplar_paths] for i in proposals.topk_indices[0][:6]}
     [outcome] = create_annotation_projects(ls_client, proposals, catalogue, f"browser {uuid.uuid4().hex[:6]}",
                                            exemplars=exemplars, document_root=label_studio.document_root,
-                                           progress=False)
+                                           progress=False, duplicate_notes={"img/001": DUPLICATE_NOTE})
     tasks = sorted(ls_client.iter_tasks(outcome.project_id), key=lambda t: t["data"]["position"])
     predicted_ids = [tasks[1]["data"]["group_1"][1]["value"], tasks[1]["data"]["group_4"][3]["value"]]
     ls_client.create_prediction(tasks[1]["id"], prediction_result(predicted_ids, tasks[1]["data"]),
@@ -94,6 +95,7 @@ def test_task_shows_groups_synonyms_exemplars_and_takes_keyboard_ticks(page, lab
     assert all(page.locator(f'input[name="{o["value"]}"]').is_visible() for o in first)
     assert not any(page.locator(f'input[name="{o["value"]}"]').is_visible() for o in later)
     assert not page.get_by_text("Dataset label").is_visible()  # no anchoring on the original label
+    assert page.get_by_text("duplicate of").count() == 0  # an empty note shows nothing
     page.screenshot(path=str(tmp_path / "annotation_task.png"))
 
     for header in ["Proposals 6-10", "Proposals 11-15", "Proposals 16-20"]:
@@ -142,3 +144,14 @@ def test_prediction_preselects_dynamic_choices_in_any_group(page, label_studio, 
     checked = [value for value in options if page.locator(f'input[name="{value}"]').is_checked()]
     assert checked == predicted_ids  # one in group 1, one in the collapsed group 4
     page.screenshot(path=str(tmp_path / "prediction.png"))
+
+
+def test_duplicate_note_shows_above_the_proposals(page, label_studio, annotation_project, tmp_path):
+    outcome, tasks, _, _ = annotation_project
+    assert tasks[1]["data"]["duplicate_note"] == DUPLICATE_NOTE and tasks[0]["data"]["duplicate_note"] == ""
+    _open_task(page, label_studio.url, outcome.project_id, tasks[1]["id"])
+    note = page.get_by_text(DUPLICATE_NOTE, exact=True)
+    assert note.is_visible()
+    # above the proposals, where the annotator reads before ticking
+    assert note.bounding_box()["y"] < page.get_by_text("Proposals 1-5", exact=True).bounding_box()["y"]
+    page.screenshot(path=str(tmp_path / "duplicate_note.png"))
