@@ -126,7 +126,8 @@ def write_duplicates(pairs: pd.DataFrame, groups: pd.DataFrame, summary: Mapping
 def write_classes(pairs: pd.DataFrame, groups: pd.DataFrame, mass, class_names: Sequence[str], source: str,
                   out: str | os.PathLike, min_affinity: float) -> Path:
     """``pairs.csv``, ``groups.csv``, ``dendrogram.png`` (of the grouped classes), ``summary.json`` (pairs per
-    relation, groups) and ``index.html`` into folder ``out``. ``pairs``/``groups``: from ``classes.overlapping_pairs``/``overlapping_groups``; ``mass``: (C, C)."""
+    relation, groups) and ``index.html`` into folder ``out``. ``pairs``/``groups``: from
+    ``classes.overlapping_pairs``/``overlapping_groups``; ``mass``: (C, C)."""
     from .classes import RELATIONS, plot_dendrogram
 
     out = _out_dir(out)
