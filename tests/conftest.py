@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,43 @@ def ls_client(label_studio):
     from multilabelfy.labelstudio.client import LabelStudioClient
 
     return LabelStudioClient(label_studio.url, label_studio.api_key)
+
+
+# --- the browser (tests marked `browser`: headless Debian Chromium driven by playwright) ----------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(items):
+    if shutil.which(CHROMIUM):
+        return
+    skip = pytest.mark.skip(reason="chromium is not installed (`make test` installs it)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium with a fresh profile; playwright never downloads a browser of its own here."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, label_studio):
+    """A browser page logged in to ``label_studio`` as its admin."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{label_studio.url}/user/login/")
+    page.fill('input[name="email"]', label_studio.credentials.username)
+    page.fill('input[name="password"]', label_studio.credentials.password)
+    page.click('button[type="submit"]')
+    page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
+    yield page
+    context.close()

@@ -2,7 +2,6 @@
 would be: the 20 proposals in their 4 groups, synonyms, exemplar images, keyboard ticks, a prediction's
 pre-selection, and a submitted annotation read back through the API. Saves screenshots under the test's tmp dir."""
 
-import shutil
 import uuid
 
 import pytest
@@ -14,37 +13,7 @@ from multilabelfy.catalogue import load_catalogue
 from test_annotation_project import write_proposals
 
 DUPLICATE_NOTE = "possible exact duplicate of img/000"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.label_studio, pytest.mark.browser, pytest.mark.slow,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="chromium is not installed (`make test` installs it)"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        # A fresh profile per run; playwright never downloads a browser of its own here.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, label_studio):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(f"{label_studio.url}/user/login/")
-    page.fill('input[name="email"]', label_studio.credentials.username)
-    page.fill('input[name="password"]', label_studio.credentials.password)
-    page.click('button[type="submit"]')
-    page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
-    yield page
-    context.close()
+pytestmark = [pytest.mark.label_studio, pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

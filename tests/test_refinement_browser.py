@@ -10,8 +10,7 @@ from multilabelfy.annotation.tasks import GROUPS, build_task_data
 from multilabelfy.catalogue import load_catalogue
 from multilabelfy.refinement import EXTRA_GROUP, MODEL_VERSION, build_refinement_task, load_template, parse_refinement
 
-from test_browser_annotation import browser, page  # noqa: F401 (fixtures)
-from test_browser_annotation import pytestmark  # noqa: F401 (label_studio, browser, slow; skipped without chromium)
+pytestmark = [pytest.mark.label_studio, pytest.mark.browser, pytest.mark.slow]
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, LYNX = 281, 282, 285, 287
 
@@ -37,7 +36,7 @@ def refinement_task(ls_client, label_studio):
     return project["id"], task_id, catalogue
 
 
-def test_refinement_ui_prechecks_shows_earlier_and_requires_a_comment(page, label_studio, ls_client,  # noqa: F811
+def test_refinement_ui_prechecks_shows_earlier_and_requires_a_comment(page, label_studio, ls_client,
                                                                       refinement_task, tmp_path):
     project_id, task_id, catalogue = refinement_task
     page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task_id}")
