@@ -138,10 +138,12 @@ def _comparison_section(summary: Mapping[str, Any], tables: "ReportTables") -> l
 def _audit_section(audits: Sequence[Mapping[str, Any]]) -> list[str]:
     from multilabelfy.audit.report import headline_cards  # the audit pages' own cards (it imports this module)
 
-    parts = ["<h2>Audit</h2>", "<p>Dataset audits run beside this report; each has its own page with the details "
-                               "(the link is relative, so keep the folders side by side).</p>"]
+    parts = ["<h2>Audit</h2>", "<p>Dataset audits run beside this report; an audit folder has its own page with the "
+                               "details (the link is relative, so keep the folders side by side).</p>"]
     for audit in audits:
-        parts += [f"<h3>{escape(audit['kind'])}: <a href='{escape(audit['page'])}'>{escape(audit['folder'])}</a></h3>",
+        where = (f"<a href='{escape(audit['page'])}'>{escape(audit['folder'])}</a>" if audit["page"]
+                 else escape(audit["folder"]))
+        parts += [f"<h3>{escape(audit['kind'])}: {where}</h3>",
                   headline_cards(audit["kind"], audit["figures"])]
     return parts
 

@@ -194,7 +194,8 @@ def build_report(labels: str | os.PathLike, manifest: str | os.PathLike, predict
                  out: str | os.PathLike, catalogue: str | None = None, compare: str | None = None,
                  cap: int = 4, gallery_size: int = 200, audits: Sequence[str | os.PathLike] = ()) -> ReportTables:
     """Read the files, compute and write the report (``multilabelfy report``). ``predictions``: PATH or NAME=PATH;
-    ``audits``: folders written by ``multilabelfy audit duplicates|classes|compare``, linked from the report."""
+    ``audits``: folders written by ``multilabelfy audit duplicates|classes|compare`` (linked from the report) and
+    ranking files of ``multilabelfy audit suspects``."""
     from multilabelfy.audit.report import read_headlines
     from multilabelfy.catalogue import load_catalogue
 

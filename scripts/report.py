@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="group images with K or more labels together in per-label-count figures (default 4)")
     parser.add_argument("--gallery", type=int, default=200, metavar="N",
                         help="thumbnails of at most N zero-label images in index.html (default 200)")
-    parser.add_argument("--audit", nargs="+", default=[], metavar="DIR",
-                        help="folders written by `multilabelfy audit duplicates|classes|compare`: their headline "
-                             "figures go into summary.json and an Audit section of index.html links their pages")
+    parser.add_argument("--audit", nargs="+", default=[], metavar="DIR|RANKING",
+                        help="folders written by `multilabelfy audit duplicates|classes|compare` and ranking files "
+                             "of `multilabelfy audit suspects`: their headline figures go into summary.json and an "
+                             "Audit section of index.html (with links to the audits' pages)")
 
 
 def run(args: argparse.Namespace) -> int:

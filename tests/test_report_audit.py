@@ -1,6 +1,7 @@
 """``multilabelfy report --audit``: the audit folders' headline figures land in summary.json and an Audit section
 of index.html that links each audit's page; a folder that is no audit stops the report before it writes anything."""
 
+import csv
 import json
 import os
 
@@ -54,6 +55,24 @@ def test_report_shows_and_links_the_audits(audits):
     assert _run(tmp_path, out="plain") == 0
     assert "audit" not in json.loads((tmp_path / "plain" / "summary.json").read_text())
     assert "<h2>Audit</h2>" not in (tmp_path / "plain" / "index.html").read_text()
+
+
+def test_a_suspects_ranking_shows_its_counts_without_a_link(dataset):  # noqa: F811
+    tmp_path, _ = dataset
+    (tmp_path / "sus").mkdir()
+    ranking = tmp_path / "suspects.csv"
+    assert cli.main(["audit", "suspects", "--proposals", str(_proposals(tmp_path / "sus", ROWS)),
+                     "--out", str(ranking)]) == 0
+    assert _run(tmp_path, "--audit", str(ranking)) == 0
+    [entry] = json.loads((tmp_path / "out" / "summary.json").read_text())["audit"]
+    with open(ranking, newline="") as handle:
+        kinds = [row["kind"] for row in csv.DictReader(handle)]
+    assert entry == {"kind": "suspects", "folder": str(ranking), "page": None,
+                     "figures": {"images": len(kinds), "wrong": kinds.count("wrong"),
+                                 "incomplete": kinds.count("incomplete"), "unsure": kinds.count("unsure")}}
+    assert entry["figures"]["wrong"] == 5  # as test_audit_cli's ranking of the same rows says
+    section = (tmp_path / "out" / "index.html").read_text().split("<h2>Audit</h2>")[1]
+    assert f"<h3>suspects: {ranking}</h3>" in section and "label likely wrong" in section
 
 
 def test_a_folder_that_is_no_audit_stops_the_report(dataset, capsys):  # noqa: F811

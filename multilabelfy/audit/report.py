@@ -28,6 +28,8 @@ SHOWN = 50  # rows of long tables and figures in galleries on a page
 # each audit folder's summary.json names its kind under "audit"; these are the figures the main report
 # (`multilabelfy report --audit DIR`) shows of it, as (summary key, what it counts)
 HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
+    "suspects": (("images", "images ranked"), ("wrong", "label likely wrong"),
+                 ("incomplete", "label likely incomplete"), ("unsure", "unsure")),
     "duplicates": (("images", "images"), ("groups", "duplicate groups"), ("removable", "removable copies"),
                    ("exact_groups", "exact groups"), ("conflicting_groups", "groups with conflicting labels"),
                    ("cross_split_groups", "groups across splits"), ("unreadable", "unreadable")),
@@ -194,14 +196,17 @@ def headline_cards(kind: str, figures: Mapping[str, Any]) -> str:
 
 
 def read_headlines(folder: str | os.PathLike, relative_to: str | os.PathLike) -> dict[str, Any]:
-    """What the main report shows of an audit folder written by ``multilabelfy audit duplicates|classes|compare``:
-    ``{"kind", "folder", "page" (its index.html relative to ``relative_to``, the report's folder), "figures":
-    {summary key: value}}``. A folder without an audit summary.json is a ``UserError``."""
+    """What the main report shows of an audit: ``{"kind", "folder", "page" (its index.html relative to
+    ``relative_to``, the report's folder; None for a suspects ranking, which has no page of its own), "figures":
+    {summary key: value}}``. ``folder`` is a folder written by ``multilabelfy audit duplicates|classes|compare``
+    or the ranking file of ``multilabelfy audit suspects``; anything else is a ``UserError``."""
+    if Path(folder).is_file():
+        return _suspects_headlines(Path(folder))
     folder = Path(folder)
     path = folder / SUMMARY
     if not path.is_file():
         raise UserError(f"audit folder {folder} has no {SUMMARY}; pass a folder written by `multilabelfy audit "
-                        f"duplicates|classes|compare`")
+                        f"duplicates|classes|compare` or a ranking file of `multilabelfy audit suspects`")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
@@ -215,3 +220,12 @@ def read_headlines(folder: str | os.PathLike, relative_to: str | os.PathLike) ->
         raise UserError(f"{path} lacks {', '.join(missing)}; re-run `multilabelfy audit {kind}`")
     return {"kind": kind, "folder": str(folder), "page": Path(os.path.relpath(folder / HTML, relative_to)).as_posix(),
             "figures": {key: summary[key] for key, _ in HEADLINES[kind]}}
+
+
+def _suspects_headlines(path: Path) -> dict[str, Any]:
+    from .suspects import issue_counts, read_ranking
+
+    ranking = read_ranking(path)
+    figures = {"images": len(ranking), **issue_counts(ranking)}
+    return {"kind": "suspects", "folder": str(path), "page": None,
+            "figures": {key: figures[key] for key, _ in HEADLINES["suspects"]}}
