@@ -134,7 +134,8 @@ def iter_export(path: str | os.PathLike) -> Iterator[dict]:
                                     "JSON export (not JSON-MIN or CSV)")
                 yield task
         except ijson.JSONError as error:
-            raise UserError(f"export file {path} is not valid JSON ({error}); export the project again") from None
+            reason = str(error).splitlines()[0].strip() if str(error).strip() else type(error).__name__
+            raise UserError(f"export file {path} is not valid JSON ({reason}); export the project again") from None
 
 
 def _annotator_of(annotation: dict, users: dict[int, str]) -> tuple[str, int | None]:
@@ -435,6 +436,9 @@ def analyse_exports(exports: Sequence[str | os.PathLike], out_dir: str | os.Path
                         decisions_out.append(decision)
                         summary.add(rows, decision)
                         bar.update()
+            if not seen_images:
+                raise UserError(f"the export(s) {', '.join(str(e) for e in exports)} hold no tasks; is the "
+                                "project empty, or is this the right project?")
         finally:
             rows_out.close()
             decisions_out.close()

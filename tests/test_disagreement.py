@@ -189,8 +189,16 @@ def test_bad_exports_fail_in_one_line_and_leave_nothing(catalogue, tmp_path):
         dis.analyse_exports([tmp_path / "missing.json"], out, catalogue, progress=False)
     broken = tmp_path / "broken.json"
     broken.write_text('[{"id": 1, "data": {"image_id": "a"}, "annotations": []}, {"id": ')
-    with pytest.raises(UserError, match="not valid JSON"):
+    with pytest.raises(UserError, match="not valid JSON") as error:
         dis.analyse_exports([broken], out, catalogue, progress=False)
+    assert len(str(error.value).splitlines()) == 1
+    (tmp_path / "text.json").write_text("not json")  # ijson's message for this spans several lines
+    with pytest.raises(UserError, match="not valid JSON") as error:
+        dis.analyse_exports([tmp_path / "text.json"], out, catalogue, progress=False)
+    assert len(str(error.value).splitlines()) == 1
+    (tmp_path / "empty.json").write_text("[]")
+    with pytest.raises(UserError, match="hold no tasks; is the project empty"):
+        dis.analyse_exports([tmp_path / "empty.json"], out, catalogue, progress=False)
     twice = write_export(tmp_path / "twice.json", [make_task(catalogue, 1, 0), make_task(catalogue, 1, 0)])
     with pytest.raises(UserError, match="'img1' is also in an earlier task"):
         dis.analyse_exports([twice], out, catalogue, progress=False)
