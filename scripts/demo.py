@@ -11,8 +11,8 @@ Steps, each a function so that later stages can join in:
 5. ``start_backend``: the ML backend (``ml_backend/``, gunicorn on 127.0.0.1) connected to the project with
    ``connect-backend``, and predictions retrieved for every task (``--no-backend`` skips it).
 6. with ``--simulate``, ``simulate_stages``: simulated annotators (``multilabelfy/simulate.py``) annotate every
-   image, then ``disagreements``, ``spawn-refinement``, a simulated expert and ``finalize`` run as a user would
-   type them, so that every stage and the final files can be seen without annotating by hand.
+   image, then ``disagreements``, ``spawn-refinement``, a simulated expert, ``finalize`` and ``report`` run as a
+   user would type them, so that every stage, the final files and the report can be seen without annotating by hand.
 Then it prints the URL and the login and stays up until Ctrl-C, which stops the server.
 Running it again reuses the folder: proposals are up to date, the project is found, nothing is added twice.
 """
@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-wait", action="store_true", help="stop the server at once instead of waiting for Ctrl-C")
     parser.add_argument("--simulate", action="store_true",
                         help="simulated annotators and an expert do the labelling; then disagreements, "
-                             "spawn-refinement and finalize run, and the final labels land in DATA_DIR/final")
+                             "spawn-refinement, finalize and report run: final labels in DATA_DIR/final, the report in "
+                             "DATA_DIR/report")
 
 
 def write_photos(documents: Path) -> Path:
@@ -177,6 +178,8 @@ def simulate_stages(server, project_id: int, data_dir: Path, proposals_path: Pat
     print(f"   the simulated expert refined {simulate_refinement(client, experts)} images")
     command("finalize", "--annotation", str(analysis), "--refinement", ",".join(map(str, refinement_ids)),
             "--out", str(final), "--manifest", str(proposals_path))
+    command("report", "--labels", str(final / "labels.json"), "--manifest", str(proposals_path),
+            "--predictions", f"efficientnet_lite0={proposals_path}", "--out", str(data_dir / "report"))
     return final
 
 
@@ -206,10 +209,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"5/{steps} ML backend (pre-annotations)")
             backend = start_backend(server, outcome.project_id, data_dir, documents)
         if args.simulate:
-            print(f"{steps}/{steps} simulated annotators, disagreements, refinement, final labels")
+            print(f"{steps}/{steps} simulated annotators, disagreements, refinement, final labels, report")
             final = simulate_stages(server, outcome.project_id, data_dir, proposals_path)
             print(f"\nFinal labels: {final / 'labels.json'} and {final / 'labels.csv'} (provenance); "
-                  f"analysis: {data_dir / 'analysis' / 'summary.json'}")
+                  f"analysis: {data_dir / 'analysis' / 'summary.json'}; report: {data_dir / 'report' / 'index.html'}")
         print(f"\nAnnotation project: {outcome.url}\n"
               f"Log in as {server.credentials.username} with password {server.credentials.password} "
               f"(stored in {server.data_dir / 'multilabelfy-credentials.json'})\n"
