@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multilabelfy.errors import UserError
 from multilabelfy.scripts.options import (
-    add_catalogue_option, add_label_studio_options, add_progress_option, label_studio_client,
+    add_catalogue_option, add_label_studio_options, add_progress_option, comma_separated, label_studio_client,
+    project_ids,
 )
 
 
@@ -38,23 +38,19 @@ def run(args: argparse.Namespace) -> int:
     batches = None
     required = args.min_annotators
     if args.project is not None:
-
-        try:
-            project_ids = [int(part) for part in args.project.split(",") if part.strip()]
-        except ValueError:
-            raise UserError(f"--project {args.project!r} must be a project id or comma-separated ids") from None
+        ids = project_ids(args.project, "--project")
         client = label_studio_client(args)
-        projects = [client.get_project(project_id) for project_id in project_ids]
+        projects = [client.get_project(project_id) for project_id in ids]
         exports = []
         for project in projects:  # every snapshot is on disk before anything is analysed
             exports.append(client.export_snapshot(project["id"], out / f"export-{project['id']}.json"))
             print(f"saved a snapshot of project {project['id']} ({project.get('title')!r}) to {exports[-1]}")
         users = users_by_id(client.list_users())
         batches = [project.get("title") or str(project["id"]) for project in projects]
-        source = {"projects": project_ids, "titles": batches, "url": client.url}
+        source = {"projects": ids, "titles": batches, "url": client.url}
         required = required or max(int(project.get("maximum_annotations") or 2) for project in projects)
     else:
-        exports = [Path(part) for part in args.export.split(",") if part.strip()]
+        exports = [Path(part) for part in comma_separated(args.export)]
     summary = analyse_exports(exports, out, catalogue, required=required or 2, users=users, batches=batches,
                               source=source, progress=not args.no_progress)
     print(format_summary(summary))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multilabelfy.errors import UserError
 from multilabelfy.scripts.options import (
-    add_catalogue_option, add_label_studio_options, add_progress_option, label_studio_client,
+    add_catalogue_option, add_label_studio_options, add_progress_option, comma_separated, label_studio_client,
+    project_ids,
 )
 
 
@@ -32,13 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_label_studio_options(parser)
 
 
-def _ids(text: str, what: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"{what} {text!r} must be comma-separated project ids, e.g. 12,13") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from multilabelfy.catalogue import load_catalogue
     from multilabelfy.disagreement import users_by_id
@@ -46,13 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue(args.catalogue)
     out = Path(args.out)
-    exports = [Path(p) for p in args.refinement_exports.split(",") if p.strip()]
+    exports = [Path(part) for part in comma_separated(args.refinement_exports)]
     users: dict[int, str] = {}
-    project_ids = _ids(args.refinement, "--refinement")
-    if project_ids:
-
+    refinement_ids = project_ids(args.refinement, "--refinement")
+    if refinement_ids:
         client = label_studio_client(args)
-        for project_id in project_ids:
+        for project_id in refinement_ids:
             exports.append(client.export_snapshot(project_id, out / f"refinement-{project_id}.json"))
             print(f"saved a snapshot of refinement project {project_id} to {exports[-1]}")
         users = users_by_id(client.list_users())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from multilabelfy.catalogue import IMAGENET_1K
+from multilabelfy.errors import UserError
 
 
 def add_label_studio_options(parser: argparse.ArgumentParser, url_flag: str = "--url") -> None:
@@ -29,3 +30,16 @@ def add_catalogue_option(parser: argparse.ArgumentParser) -> None:
 
 def add_progress_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def comma_separated(text: str) -> list[str]:
+    """The non-empty items of a comma-separated option value."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def project_ids(text: str, flag: str) -> list[int]:
+    """Label Studio project ids from ``flag``'s value, e.g. ``12,13``."""
+    try:
+        return [int(part) for part in comma_separated(text)]
+    except ValueError:
+        raise UserError(f"{flag} {text!r} must be a project id or comma-separated ids, e.g. 12,13") from None
