@@ -14,15 +14,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import PIL
 import PIL.Image
 import requests
 
 from multilabelfy.dataset import load_image
-
-LOCAL_FILES_PREFIX = "/data/local-files/"
+from multilabelfy.labelstudio.local_files import is_local_files_url, local_files_relative_path
 
 # Downloads a Label Studio-served path or URL with the API key, returning the body.
 LabelStudioFetch = Callable[[str], bytes]
@@ -61,7 +60,7 @@ class ImageReader:
                     f"image {url}: unsupported URL; use a Label Studio local-files or upload URL, or http(s)"
                 )
             return _open(url, url)  # another host: downloaded without credentials
-        if path.startswith(LOCAL_FILES_PREFIX) and self.document_root is not None:
+        if is_local_files_url(path) and self.document_root is not None:
             return _open(url, self._local_file(url, path))
         if self.fetch_from_label_studio is None:
             raise ImageError(
@@ -83,7 +82,7 @@ class ImageReader:
         return None
 
     def _local_file(self, url: str, path: str) -> str:
-        relative = parse_qs(urlsplit(path).query).get("d", [""])[0]
+        relative = local_files_relative_path(path)
         if not relative:
             raise ImageError(f"image {url}: a local-files URL needs ?d=<path under the document root>")
         candidate = (self.document_root / relative.lstrip("/")).resolve()  # parse_qs has unquoted it

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -28,11 +27,11 @@ from multilabelfy.annotation.tasks import GROUPS, build_task_data
 from multilabelfy.catalogue import Catalogue
 from multilabelfy.errors import UserError
 from multilabelfy.labelstudio.client import LabelStudioClient
+from multilabelfy.labelstudio.local_files import local_files_url
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "annotation.xml"
-LOCAL_FILES_PREFIX = "/data/local-files/?d="
 DOCUMENT_ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 
 
@@ -97,7 +96,7 @@ class ImageLinker:
         if not path.is_file():
             raise UserError(f"{what} ({path}) does not exist")
         self.local.append(path)
-        return LOCAL_FILES_PREFIX + quote(path.relative_to(self.document_root).as_posix(), safe="/")
+        return local_files_url(path.relative_to(self.document_root).as_posix())
 
     def storage_folders(self) -> list[Path]:
         """Folders to register as local-files storages: the parents of the local files, merged upwards so that
